@@ -1,0 +1,126 @@
+"""Compose a run's config with Hydra, then check every value before any work starts.
+
+Hydra does composition and override parsing; this module only turns its errors into one
+line and checks the values Hydra cannot type-check (ranges, names, devices).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from mila_bench.errors import UsageError, unknown_name
+
+GROUPS = ("activation", "model", "dataset", "optimizer", "trainer", "experiment")
+ACTIVATION_SETTINGS = ("name",)  # keys of the activation group that are not function parameters
+
+
+def config_dir() -> Path:
+    """``configs/`` of a source checkout, else the copy installed inside the package."""
+    env = os.environ.get("MILA_BENCH_CONFIG_DIR")
+    if env:
+        return Path(env)
+    checkout = Path(__file__).resolve().parent.parent / "configs"
+    if (checkout / "config.yaml").is_file():
+        return checkout
+    from importlib.resources import files
+
+    return Path(str(files("mila_bench") / "configs"))
+
+
+def group_options(group: str) -> list[str]:
+    """Option names of a config group, from its yaml files."""
+    return sorted(p.stem for p in (config_dir() / group).glob("*.yaml"))
+
+
+def compose(overrides: Sequence[str] = ()) -> DictConfig:
+    """The composed and validated config for ``overrides`` (Hydra override syntax)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException, MissingConfigException, OverrideParseException
+
+    try:
+        with initialize_config_dir(str(config_dir()), version_base="1.3", job_name="mila-bench"):
+            cfg = hydra_compose("config", overrides=list(overrides))
+    except MissingConfigException as err:
+        missing = str(err.missing_cfg_file or "")
+        group, _, option = missing.rpartition("/")
+        if group in GROUPS and err.options is not None:
+            raise unknown_name(group, option, err.options) from None
+        raise UsageError(_first_line(err)) from None
+    except OverrideParseException as err:
+        raise UsageError(f"malformed override: {_first_line(err)}") from None
+    except HydraException as err:
+        unknown_key = re.match(r"Could not override '([^']+)'", str(err))
+        if unknown_key:
+            raise UsageError(
+                f"unknown config key {unknown_key.group(1)!r}: the composed config has no such key "
+                "(all keys: mila-bench train --show-config)"
+            ) from None
+        raise UsageError(_first_line(err)) from None
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: DictConfig) -> None:
+    """Check names and ranges; raise :class:`UsageError` naming the first bad value."""
+    from mila_bench import activations
+    from mila_bench.models import MODELS
+    from mila_bench.models.mlp import INITIALIZATIONS
+
+    act = cfg.activation
+    activations.spec(act.name)
+    activations.resolve_params(act.name, {k: v for k, v in act.items() if k not in ACTIVATION_SETTINGS})
+
+    if cfg.model.name not in MODELS:
+        raise unknown_name("model", cfg.model.name, MODELS)
+    if cfg.model.name == "mlp" and cfg.model.initialization not in INITIALIZATIONS:
+        raise UsageError(
+            f"model.initialization={cfg.model.initialization!r} is not allowed; allowed: {', '.join(INITIALIZATIONS)}"
+        )
+
+    _integer(cfg, "trainer.epochs", minimum=1)
+    _integer(cfg, "trainer.batch_size", minimum=1)
+    _integer(cfg, "trainer.eval_batch_size", minimum=1)
+    _integer(cfg, "seed", minimum=0)
+    if cfg.dataset.get("train_subset") is not None:
+        _integer(cfg, "dataset.train_subset", minimum=1)
+    _number(cfg, "optimizer.lr", positive=True)
+    _number(cfg, "optimizer.weight_decay", positive=False)
+    if cfg.optimizer.name not in ("adam", "sgd"):
+        raise unknown_name("optimizer", cfg.optimizer.name, ("adam", "sgd"))
+    _device(cfg.device)
+
+
+def _integer(cfg: DictConfig, key: str, minimum: int) -> None:
+    value = OmegaConf.select(cfg, key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise UsageError(f"{key}={value!r} is not allowed; expected an integer >= {minimum}")
+
+
+def _number(cfg: DictConfig, key: str, positive: bool) -> None:
+    value = OmegaConf.select(cfg, key)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or (value <= 0 if positive else value < 0):
+        bound = "> 0" if positive else ">= 0"
+        raise UsageError(f"{key}={value!r} is not allowed; expected a finite number {bound}")
+
+
+def _device(value: object) -> None:
+    text = str(value)
+    if text in ("auto", "cpu", "cuda") or (text.startswith("cuda:") and text[5:].isdigit()):
+        return
+    raise UsageError(f"device={value!r} is not allowed; allowed: auto, cpu, cuda, cuda:N")
+
+
+def _first_line(err: BaseException) -> str:
+    """Hydra's message, or its cause's when Hydra wraps without one, on one line."""
+    while not str(err).strip() and err.__cause__ is not None:
+        err = err.__cause__
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return " ".join(lines[:2]) if lines else type(err).__name__

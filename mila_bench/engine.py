@@ -1,0 +1,147 @@
+"""One training loop for every model: seeding, device choice, fit and evaluate.
+
+Batches are sliced from tensors already in memory (on the training device), so a step
+costs the model's arithmetic and little else.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mila_bench.data import Dataset, Split
+from mila_bench.errors import UsageError
+
+TOP_K = (1, 3, 5)
+
+
+@dataclass
+class EpochMetrics:
+    """What one epoch produced; one row of a run's ``metrics.csv``."""
+
+    epoch: int
+    train_loss_sum: float  # sum of the batch losses, as the original demo printed it
+    train_loss: float  # mean batch loss
+    test_loss: float
+    top1: float
+    top3: float
+    top5: float
+    seconds: float  # training time of this epoch (evaluation excluded)
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def select_device(name: str) -> torch.device:
+    """``auto`` → cuda when available, else cpu; an explicit cuda without CUDA is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UsageError(f"device={name!r} but CUDA is not available on this machine; allowed here: auto, cpu")
+        index = torch.device(name).index
+        if index is not None and index >= torch.cuda.device_count():
+            raise UsageError(
+                f"device={name!r} but this machine has {torch.cuda.device_count()} CUDA device(s); "
+                f"allowed: cuda:0..cuda:{torch.cuda.device_count() - 1}"
+            )
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed python, numpy and torch; return the generator that orders the training batches."""
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def build_optimizer(cfg: dict, params) -> torch.optim.Optimizer:
+    """Adam (the original's) or SGD with momentum, from the optimizer config group."""
+    name = cfg["name"]
+    if name == "adam":
+        # fused=True runs the whole update as one kernel per step (CPU and CUDA, torch >= 2.4):
+        # with a model this small, per-step overhead is most of the cost.
+        return torch.optim.Adam(
+            params, lr=cfg["lr"], weight_decay=cfg.get("weight_decay", 0.0), fused=bool(cfg.get("fused", True))
+        )
+    if name == "sgd":
+        return torch.optim.SGD(
+            params, lr=cfg["lr"], momentum=cfg.get("momentum", 0.0), weight_decay=cfg.get("weight_decay", 0.0)
+        )
+    raise UsageError(f"unknown optimizer {name!r}; allowed: adam, sgd")
+
+
+def loss_fn(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy. For models ending in ``log_softmax`` it equals the original's NLLLoss,
+    since log_softmax of log-probabilities is the identity; so one loss serves every model."""
+    return F.cross_entropy(output, target)
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, split: Split, batch_size: int) -> dict[str, float]:
+    """Mean loss and top-1/3/5 accuracy of ``model`` over ``split``."""
+    model.eval()
+    loss_total = torch.zeros((), dtype=torch.float64, device=split.labels.device)
+    hits = torch.zeros(len(TOP_K), dtype=torch.int64, device=split.labels.device)
+    for images, labels in split.batches(batch_size):
+        output = model(images)
+        loss_total += F.cross_entropy(output.float(), labels, reduction="sum").double()
+        k = min(max(TOP_K), output.shape[1])
+        top = output.topk(k, dim=1).indices == labels[:, None]
+        hits += torch.stack([top[:, : min(kk, k)].any(dim=1).sum() for kk in TOP_K])
+    n = len(split)
+    rates = (hits.double() / n).tolist()
+    return {"test_loss": loss_total.item() / n, **{f"top{k}": r for k, r in zip(TOP_K, rates)}}
+
+
+def fit(
+    model: nn.Module,
+    data: Dataset,
+    optimizer: torch.optim.Optimizer,
+    *,
+    epochs: int,
+    batch_size: int,
+    eval_batch_size: int,
+    generator: torch.Generator,
+    progress: bool = True,
+    on_epoch: Callable[[EpochMetrics], None] | None = None,
+) -> list[EpochMetrics]:
+    """Train for ``epochs`` epochs, evaluating on the test split after each one."""
+    from tqdm.auto import tqdm
+
+    history: list[EpochMetrics] = []
+    steps = -(-len(data.train) // batch_size)
+    for epoch in range(1, epochs + 1):
+        model.train()
+        start = time.perf_counter()
+        loss_sum = torch.zeros((), device=data.train.labels.device)
+        with tqdm(total=steps, desc=f"epoch {epoch}/{epochs}", leave=False, disable=not progress) as bar:
+            for images, labels in data.train.batches(batch_size, generator):
+                optimizer.zero_grad(set_to_none=True)
+                loss = loss_fn(model(images), labels)
+                loss.backward()
+                optimizer.step()
+                loss_sum += loss.detach()
+                bar.update()
+        seconds = time.perf_counter() - start
+        total = loss_sum.item()
+        metrics = EpochMetrics(
+            epoch=epoch,
+            train_loss_sum=total,
+            train_loss=total / steps,
+            seconds=seconds,
+            **evaluate(model, data.test, eval_batch_size),
+        )
+        history.append(metrics)
+        if on_epoch is not None:
+            on_epoch(metrics)
+    return history

@@ -1,0 +1,120 @@
+"""Run records and the Results.md tables.
+
+A finished run is written as ``results/<run-id>/`` (config.yaml, metrics.csv, summary.json)
+in one go through a temporary folder, then one row is added to the ``Results.md`` table of
+its (dataset, model) under a file lock, so runs finishing at once never lose or tear rows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from mila_bench.errors import UsageError
+from mila_bench.files import atomic_write
+
+RESULTS_TITLE = """# Results
+
+Rows are appended by `mila-bench train` and `demo.py` when a run finishes: one table per
+(dataset, model), one row per run. Each row's run record (resolved config, per-epoch
+metrics, summary) is in `results/<run>/`. Accuracies are on the test split after the last
+epoch, in percent.
+"""
+COLUMNS = (
+    "Activation", "β", "Initialization", "Seed", "Epochs",
+    "Top-1 (%)", "Top-3 (%)", "Top-5 (%)", "Test loss", "Train time (s)", "Run",
+)  # fmt: skip
+LOCK_TIMEOUT_S = 120.0
+
+
+def new_run_id(dataset: str, model: str, activation: str, seed: int) -> str:
+    """Sortable by time, readable, and unique even for runs started in the same second."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{dataset}-{model}-{activation}-s{seed}-{uuid.uuid4().hex[:6]}"
+
+
+def check_writable(results_dir: Path, markdown: Path) -> None:
+    """Fail before training, not after, when the outputs cannot be written."""
+    for target in (results_dir, markdown):
+        existing = next(p for p in (target, *target.parents) if p.exists())
+        if existing == target and target.is_file() != (target == markdown):
+            kind = "a file" if target == markdown else "a folder"
+            raise UsageError(f"{target} exists but is not {kind}; choose another path")
+        if not os.access(existing, os.W_OK):
+            raise UsageError(f"cannot write to {existing} (permission denied); choose another results path")
+
+
+def write_run(
+    results_dir: Path, run_id: str, config_yaml: str, metrics: Sequence[Mapping], summary: Mapping
+) -> Path:
+    """Write the run record atomically: a crash leaves no half-written run folder."""
+    import pandas as pd
+
+    results_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=results_dir, prefix=f".incomplete-{run_id}-"))
+    try:
+        (tmp / "config.yaml").write_text(config_yaml)
+        pd.DataFrame(list(metrics)).to_csv(tmp / "metrics.csv", index=False)
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        final = results_dir / run_id
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def escape_cell(value: object) -> str:
+    """Keep a table row one row: no raw pipes or line breaks inside a cell."""
+    return " ".join(str(value).replace("|", "\\|").split())
+
+
+def render_table(rows: Sequence[Mapping[str, object]]) -> list[str]:
+    """Markdown table lines (header, separator, rows) for ``rows``, via pandas + tabulate."""
+    import pandas as pd
+
+    frame = pd.DataFrame([{c: escape_cell(r.get(c, "")) for c in COLUMNS} for r in rows], columns=list(COLUMNS))
+    return frame.to_markdown(index=False, tablefmt="pipe", disable_numparse=True).splitlines()
+
+
+def append_row(markdown: Path, section: str, row: Mapping[str, object]) -> None:
+    """Add ``row`` to the table under ``## section`` in ``markdown``, creating either if needed."""
+    from filelock import FileLock, Timeout
+
+    lines = render_table([row])
+    heading = f"## {escape_cell(section)}"
+    markdown.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with FileLock(str(markdown) + ".lock", timeout=LOCK_TIMEOUT_S):
+            text = markdown.read_text() if markdown.exists() else RESULTS_TITLE
+            new_text = _insert_row(text, heading, lines)
+            atomic_write(markdown, lambda f: f.write(new_text), binary=False)
+    except Timeout:
+        raise UsageError(
+            f"could not lock {markdown} within {LOCK_TIMEOUT_S:.0f} s; another process holds {markdown}.lock"
+        ) from None
+
+
+def _insert_row(text: str, heading: str, table: list[str]) -> str:
+    """The text with the row (``table[2]``) added at the end of the section's table."""
+    body = text.splitlines()
+    if heading not in body:
+        while body and not body[-1].strip():
+            body.pop()
+        return "\n".join([*body, "", heading, "", *table]) + "\n"
+    at = body.index(heading) + 1
+    while at < len(body) and not body[at].startswith("|") and not body[at].startswith("#"):
+        at += 1
+    if at < len(body) and body[at].startswith("|"):
+        while at < len(body) and body[at].startswith("|"):
+            at += 1
+        body[at:at] = table[2:]
+    else:  # the heading lost its table (hand edit): start it again
+        body[at:at] = ["", *table, ""] if at < len(body) else ["", *table]
+    return "\n".join(body) + "\n"
