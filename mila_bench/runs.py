@@ -41,11 +41,14 @@ def new_run_id(dataset: str, model: str, activation: str, seed: int) -> str:
 
 def check_writable(results_dir: Path, markdown: Path) -> None:
     """Fail before training, not after, when the outputs cannot be written."""
-    for target in (results_dir, markdown):
+    if markdown.is_dir():
+        raise UsageError(f"results.markdown={markdown} is a folder, not a file; give a file path")
+    if results_dir.exists() and not results_dir.is_dir():
+        raise UsageError(f"results.dir={results_dir} is a file; give a folder path")
+    for target in (results_dir, markdown.parent):
         existing = next(p for p in (target, *target.parents) if p.exists())
-        if existing == target and target.is_file() != (target == markdown):
-            kind = "a file" if target == markdown else "a folder"
-            raise UsageError(f"{target} exists but is not {kind}; choose another path")
+        if not existing.is_dir():
+            raise UsageError(f"cannot create {target}: {existing} is a file; choose another results path")
         if not os.access(existing, os.W_OK):
             raise UsageError(f"cannot write to {existing} (permission denied); choose another results path")
 

@@ -1,0 +1,35 @@
+# Two commands do all the set-up (see README):  make demo   and   make test
+# Both are idempotent: the venv is rebuilt only when pyproject.toml changes.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+FASHION_MNIST := /usr/share/datasets/fashion-mnist
+
+.PHONY: demo test install data benchmark
+
+demo: install data
+	$(BIN)/python demo.py --activation mila --model_initialization class
+
+test: install data
+	$(BIN)/python -m pytest
+
+benchmark: install data
+	$(BIN)/python benchmarks/demo_speed.py
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -e '.[test]'
+	touch $@
+
+# Debian's copy of Fashion-MNIST, so nothing has to be downloaded. Without apt (or root),
+# mila-bench falls back to torchvision's download.
+data:
+	@if [ ! -f $(FASHION_MNIST)/train-images-idx3-ubyte.gz ]; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update && apt-get install -y dataset-fashion-mnist; \
+	  else \
+	    echo "note: $(FASHION_MNIST) missing and apt-get not usable; torchvision will download Fashion-MNIST"; \
+	  fi; \
+	fi

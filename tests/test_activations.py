@@ -1,0 +1,247 @@
+"""The activation registry and the numerics of Mila, Mish, Swish and ReLU."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mila_bench.activations import Activation, available, get_activation, resolve_params, spec
+from mila_bench.errors import UsageError
+
+KNOWN = ("mila", "mish", "swish", "relu")
+
+# Betas are dyadic so that x + beta is exact in float32 for the integer grid points below;
+# otherwise float32's rounding of x + beta alone (up to half an ulp of |x + beta|, e.g.
+# ~1e-6 for |x + beta| ~ 20) would move mila's exp-like negative tail past rtol=1e-6.
+BETAS = (-5.0, -2.5, -1.0, -0.25, 0.0, 0.5, 1.0, 5.0)
+
+
+def _grid() -> torch.Tensor:
+    """Inputs spanning -1e4..1e4 in float32: extremes, integers, small values, and a dense middle."""
+    extremes = [1e4, 1e3, 100.0, 50.0, 30.0, 25.0, 20.0, 15.0, 10.0, 1.0]
+    small = [1e-3, 1e-6, 1e-20, 1e-40]  # 1e-40 is a float32 subnormal
+    values = [0.0] + [s * v for v in extremes + small for s in (1.0, -1.0)]
+    dense = np.linspace(-8.0, 8.0, 161, dtype=np.float32)  # |x| <= 8 keeps input rounding harmless
+    return torch.cat([torch.tensor(values, dtype=torch.float32), torch.from_numpy(dense)]).unique()
+
+
+GRID32 = _grid()
+
+
+def mila_reference(x: torch.Tensor, beta: float) -> torch.Tensor:
+    """x * tanh(softplus(x + beta)) in float64 with a stable softplus (log(1 + e^z) = logaddexp(0, z))."""
+    x64 = x.double()
+    z = x64 + beta
+    softplus = torch.logaddexp(torch.zeros_like(z), z)
+    return x64 * torch.tanh(softplus)
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def test_available_lists_the_known_activations() -> None:
+    names = available()
+    assert set(KNOWN) <= set(names)
+    assert names == sorted(names)
+
+
+@pytest.mark.parametrize("lookup", [spec, get_activation, Activation], ids=["spec", "get_activation", "Activation"])
+def test_unknown_name_is_a_usage_error_listing_known_names(lookup) -> None:
+    with pytest.raises(UsageError) as info:
+        lookup("nope")
+    message = str(info.value)
+    assert "'nope'" in message
+    for name in KNOWN:
+        assert re.search(rf"\b{name}\b", message), f"{name!r} not listed in {message!r}"
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [("relu", {"beta": 1.0}), ("mila", {"alpha": 1.0}), ("swish", {"beta": -0.25}), ("mila", {"Beta": 0.0})],
+)
+def test_unknown_parameter_is_rejected(name: str, params: dict) -> None:
+    (key,) = params
+    with pytest.raises(UsageError, match=re.escape(repr(key))):
+        resolve_params(name, params)
+    with pytest.raises(UsageError):
+        get_activation(name, **params)
+
+
+@pytest.mark.parametrize(
+    "value", [float("nan"), float("inf"), float("-inf"), "abc", "0.5", True, False, None, [1.0]], ids=repr
+)
+def test_non_finite_or_non_numeric_value_is_rejected(value: object) -> None:
+    with pytest.raises(UsageError, match="beta"):
+        resolve_params("mila", {"beta": value})
+    with pytest.raises(UsageError):
+        get_activation("mila", beta=value)
+
+
+@pytest.mark.parametrize("value", [-5, 0, 1, -0.25, 5.0, 1e-3])
+def test_finite_values_are_accepted_as_floats(value: float) -> None:
+    resolved = resolve_params("mila", {"beta": value})
+    assert resolved == {"beta": float(value)}
+    assert type(resolved["beta"]) is float
+
+
+def test_mila_default_beta() -> None:
+    assert spec("mila").defaults == {"beta": -0.25}
+    assert resolve_params("mila", {}) == {"beta": -0.25}
+    assert get_activation("mila").params == {"beta": -0.25}
+
+
+def test_parameterless_activations_have_no_defaults() -> None:
+    for name in ("mish", "swish", "relu"):
+        assert dict(spec(name).defaults) == {}
+        assert get_activation(name).params == {}
+
+
+def test_activation_is_a_module_with_name_and_repr() -> None:
+    act = get_activation("mila", beta=1)
+    assert isinstance(act, nn.Module)
+    assert act.name == "mila" and act.params == {"beta": 1.0}
+    assert "mila" in repr(act) and "beta=1" in repr(act)
+
+
+# ------------------------------------------------------------ function and module agree
+
+
+@pytest.mark.parametrize("name", available())
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_module_form_equals_function_form(name: str, dtype: torch.dtype) -> None:
+    entry = spec(name)
+    x = GRID32.to(dtype)
+    expected = entry.fn(x, **entry.defaults)
+    got = Activation(name)(x)
+    assert got.dtype == dtype and got.shape == x.shape
+    assert torch.equal(got, expected)
+
+
+@pytest.mark.parametrize("beta", BETAS)
+def test_module_form_equals_function_form_with_bound_beta(beta: float) -> None:
+    x = GRID32
+    assert torch.equal(get_activation("mila", beta=beta)(x), spec("mila").fn(x, beta=beta))
+
+
+# ------------------------------------------------------------------------ Mila numerics
+
+
+def test_grid_covers_the_required_range() -> None:
+    for v in (1e4, 100.0, 20.0, 1.0, 0.0, 1e-3):
+        assert (GRID32 == v).any() and (GRID32 == -v).any()
+
+
+@pytest.mark.parametrize("beta", BETAS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_mila_output_is_finite(beta: float, dtype: torch.dtype) -> None:
+    out = get_activation("mila", beta=beta)(GRID32.to(dtype))
+    assert out.dtype == dtype
+    assert torch.isfinite(out).all(), GRID32[~torch.isfinite(out)]
+
+
+@pytest.mark.parametrize("beta", BETAS)
+def test_mila_float32_gradient_is_finite(beta: float) -> None:
+    x = GRID32.clone().requires_grad_(True)
+    get_activation("mila", beta=beta)(x).sum().backward()
+    assert x.grad is not None
+    assert torch.isfinite(x.grad).all(), GRID32[~torch.isfinite(x.grad)]
+
+
+@pytest.mark.parametrize("beta", BETAS)
+def test_mila_float32_matches_float64_reference(beta: float) -> None:
+    out32 = get_activation("mila", beta=beta)(GRID32)
+    assert out32.dtype == torch.float32
+    ref = mila_reference(GRID32, beta)
+    # atol only absorbs float32 subnormal underflow of results far in the negative tail.
+    torch.testing.assert_close(out32.double(), ref, rtol=1e-6, atol=1e-37)
+
+
+@pytest.mark.parametrize("beta", BETAS)
+def test_mila_float64_matches_float64_reference(beta: float) -> None:
+    out64 = get_activation("mila", beta=beta)(GRID32.double())
+    torch.testing.assert_close(out64, mila_reference(GRID32, beta), rtol=1e-12, atol=1e-300)
+
+
+@pytest.mark.parametrize("beta", BETAS)
+def test_mila_float64_gradient_matches_analytic(beta: float) -> None:
+    """d/dx x tanh(sp(z)) = tanh(sp(z)) + x sech^2(sp(z)) sigmoid(z), z = x + beta."""
+    x = torch.linspace(-30.0, 30.0, 241, dtype=torch.float64, requires_grad=True)
+    get_activation("mila", beta=beta)(x).sum().backward()
+    xd = x.detach()
+    z = xd + beta
+    sp = torch.logaddexp(torch.zeros_like(z), z)
+    expected = torch.tanh(sp) + xd * (1 - torch.tanh(sp) ** 2) * torch.sigmoid(z)
+    torch.testing.assert_close(x.grad, expected, rtol=1e-7, atol=1e-12)
+
+
+@pytest.mark.parametrize("beta", [-5.0, -1.0, -0.25, 0.0, 1.0, 5.0])
+def test_mila_gradcheck_float64(beta: float) -> None:
+    gen = torch.Generator().manual_seed(0)
+    x = (torch.rand(64, generator=gen, dtype=torch.float64) * 12.0 - 6.0).requires_grad_(True)
+    act = get_activation("mila", beta=beta)
+    assert torch.autograd.gradcheck(act, (x,), eps=1e-6, atol=1e-6, rtol=1e-4)
+
+
+@pytest.mark.parametrize("beta", [-1.0, 0.5, 2.0])
+def test_beta_shifts_the_curve(beta: float) -> None:
+    x = torch.linspace(-4, 4, 17, dtype=torch.float64)
+    expected = x * torch.tanh(F.softplus(x + beta))
+    torch.testing.assert_close(get_activation("mila", beta=beta)(x), expected, rtol=1e-12, atol=0)
+    # A larger beta strictly raises the output wherever x > 0.
+    lower = get_activation("mila", beta=beta - 0.5)(x)
+    assert (get_activation("mila", beta=beta)(x)[x > 0] > lower[x > 0]).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_mila_at_beta_zero_is_mish(dtype: torch.dtype) -> None:
+    x = GRID32.to(dtype)
+    torch.testing.assert_close(get_activation("mila", beta=0.0)(x), F.mish(x), rtol=1e-6, atol=1e-7)
+
+
+def test_mila_default_beta_is_not_mish() -> None:
+    x = torch.linspace(-3, 3, 13, dtype=torch.float64)
+    assert not torch.allclose(get_activation("mila")(x), F.mish(x))
+
+
+# ---------------------------------------------------------------- the other activations
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_swish_is_x_sigmoid_x(dtype: torch.dtype) -> None:
+    x = GRID32.to(dtype)
+    out = get_activation("swish")(x)
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out, x * torch.sigmoid(x), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_relu_is_clamp_min_zero(dtype: torch.dtype) -> None:
+    x = GRID32.to(dtype)
+    assert torch.equal(get_activation("relu")(x), x.clamp(min=0))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_mish_is_torch_mish(dtype: torch.dtype) -> None:
+    x = GRID32.to(dtype)
+    assert torch.equal(get_activation("mish")(x), F.mish(x))
+
+
+@pytest.mark.parametrize("name", ["mish", "swish", "relu"])
+def test_parameterless_activations_are_finite_with_finite_gradients(name: str) -> None:
+    x = GRID32.clone().requires_grad_(True)
+    out = get_activation(name)(x)
+    out.sum().backward()
+    assert torch.isfinite(out).all() and torch.isfinite(x.grad).all()
+
+
+def test_activations_preserve_shape() -> None:
+    x = torch.randn(2, 3, 4, generator=torch.Generator().manual_seed(1))
+    for name in available():
+        assert get_activation(name)(x).shape == x.shape
+    assert math.isclose(float(get_activation("relu")(torch.tensor(-2.0))), 0.0)

@@ -1,0 +1,142 @@
+"""The real commands, in subprocesses: training through the CLI and demo.py, help, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import run_cli
+
+
+def outputs(cwd: Path) -> list[str]:
+    """Results.md's text plus every path under results/, to prove nothing was written."""
+    md = cwd / "Results.md"
+    return [md.read_text() if md.exists() else "<none>", *sorted(str(p) for p in (cwd / "results").rglob("*"))]
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """A working directory with an existing Results.md, so 'unchanged' is a real check."""
+    (tmp_path / "results").mkdir()
+    (tmp_path / "Results.md").write_text("# Results\n\nhand-written intro\n")
+    return tmp_path
+
+
+def test_help_explains_the_overrides(tmp_path: Path) -> None:
+    top = run_cli(["--help"], tmp_path)
+    assert top.returncode == 0 and "train" in top.stdout
+    sub = run_cli(["train", "--help"], tmp_path)
+    assert sub.returncode == 0
+    for key in ("activation.beta", "model.initialization", "dataset.train_subset", "trainer.epochs", "device"):
+        assert key in sub.stdout
+
+
+def test_train_on_a_real_subset_learns_and_records(workdir: Path, fashion_root: Path) -> None:
+    proc = run_cli(
+        ["train", "activation=mila", "dataset.train_subset=2000", "trainer.epochs=2", f"dataset.root={fashion_root}",
+         "device=cpu", "seed=0"],
+        workdir,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "epoch 2/2" in proc.stdout
+    [run_dir] = [p for p in (workdir / "results").iterdir()]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["final"]["top1"] > 0.65, summary["final"]  # chance is 0.10; lands near 0.70-0.75
+    assert summary["epochs"] == 2 and summary["data"]["train_subset"] == 2000
+    assert len((run_dir / "metrics.csv").read_text().splitlines()) == 3
+    text = (workdir / "Results.md").read_text()
+    assert text.startswith("# Results\n\nhand-written intro")
+    row = next(l for l in text.splitlines() if l.startswith("| mila"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[:5] == ["mila", "-0.25", "class", "0", "2"]
+    assert float(cells[5]) == pytest.approx(100 * summary["final"]["top1"], abs=0.006)
+    assert cells[-1] == run_dir.name
+
+
+def test_demo_prints_losses_and_accuracy(workdir: Path, fashion_root: Path) -> None:
+    proc = run_cli(
+        ["demo.py", "--activation", "swish", "--model_initialization", "sequential", "--epochs", "2",
+         "--data-dir", str(fashion_root), "--device", "cpu", "dataset.train_subset=2000", "trainer.progress=false"],
+        workdir,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    losses = [float(l.split(": ")[1]) for l in lines if l.startswith("Training loss: ")]
+    assert len(losses) == 2 and losses[1] < losses[0]
+    assert lines[-1].startswith("Test accuracy (top-1): ")
+    accuracy = float(lines[-1].split(": ")[1].split("%")[0])
+    assert 50 < accuracy <= 100
+    assert "| swish" in (workdir / "Results.md").read_text()
+
+
+CUDA = torch.cuda.is_available()
+BAD_TRAIN = [
+    (["activation=foo"], "'foo'", "mila, mish, relu, swish"),
+    (["model=cnn"], "'cnn'", "mlp"),
+    (["dataset=imagenet"], "'imagenet'", "fashion_mnist"),
+    (["activation.beta=abc"], "'abc'", "finite number"),
+    (["activation.beta=inf"], "inf", "finite number"),
+    (["trainer.epochs=0"], "trainer.epochs=0", "integer >= 1"),
+    (["trainer.batch_size=-3"], "trainer.batch_size=-3", "integer >= 1"),
+    (["optimizer.lr=0"], "optimizer.lr=0", "> 0"),
+    (["model.initialization=banana"], "'banana'", "class, sequential"),
+    (["device=tpu"], "'tpu'", "auto, cpu, cuda"),
+    (["activation=relu", "+activation.beta=1"], "'beta'", "none"),
+    (["nokey=1"], "'nokey'", "no such key"),
+    (["foo"], "'foo'", "malformed override"),
+    (["trainer.epochs==3"], "trainer.epochs==3", "malformed override"),
+    (["dataset.train_subset=70000"], "70000", "1..60000"),
+    pytest.param(["device=cuda"], "'cuda'", "allowed here: auto, cpu", marks=pytest.mark.skipif(CUDA, reason="has CUDA")),
+]
+
+
+@pytest.mark.parametrize(("overrides", "names", "allowed"), BAD_TRAIN)
+def test_bad_input_is_one_clear_line(workdir: Path, fashion_root: Path, overrides, names: str, allowed: str) -> None:
+    before = outputs(workdir)
+    proc = run_cli(["train", f"dataset.root={fashion_root}", "trainer.epochs=1", *overrides], workdir)
+    assert proc.returncode == 2
+    err_lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    assert len(err_lines) == 1, proc.stderr
+    assert err_lines[0].startswith("mila-bench: error: ")
+    assert names in err_lines[0] and allowed in err_lines[0]
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    assert outputs(workdir) == before
+
+
+def test_missing_data_offline_is_one_line_and_writes_nothing(workdir: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "no_system_copy"
+    empty.mkdir()
+    before = outputs(workdir)
+    proc = run_cli(
+        ["train", f"dataset.root={tmp_path / 'nodata'}", f"dataset.system_dir={empty}", "dataset.download=false"], workdir
+    )
+    assert proc.returncode == 2
+    [line] = [l for l in proc.stderr.splitlines() if l.strip()]
+    assert "Fashion-MNIST not found" in line and "dataset-fashion-mnist" in line and "dataset.root=DIR" in line
+    assert outputs(workdir) == before
+
+
+def test_debug_flag_shows_the_traceback(workdir: Path) -> None:
+    proc = run_cli(["train", "--debug", "activation=foo"], workdir)
+    assert proc.returncode != 0 and "Traceback" in proc.stderr and "UsageError" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--activation", "foo"], "invalid choice: 'foo'"),
+        (["--beta", "abc"], "invalid float value: 'abc'"),
+        (["--activation", "relu", "--beta", "0.5"], "has no parameter 'beta'"),
+        (["--epochs", "0"], "trainer.epochs=0"),
+    ],
+)
+def test_demo_bad_input_is_one_clear_line(workdir: Path, args: list[str], expected: str) -> None:
+    before = outputs(workdir)
+    proc = run_cli(["demo.py", *args], workdir)
+    assert proc.returncode == 2
+    [line] = [l for l in proc.stderr.splitlines() if l.strip()]
+    assert expected in line and "Traceback" not in proc.stderr
+    assert outputs(workdir) == before
