@@ -19,7 +19,8 @@ OVERRIDES_HELP = """Hydra overrides, KEY=VALUE, e.g.:
 
 activation=mila|mish|swish|relu, activation.beta=-0.25,
 model=mlp, model.initialization=class|sequential,
-dataset=fashion_mnist, dataset.root=DIR, dataset.train_subset=N,
+dataset=fashion_mnist|cifar10|cifar100, dataset.root=DIR, dataset.train_subset=N,
+model=resnet model.depth=20 model.version=1|2, scheduler=none|recipe|cosine, trainer.amp=true,
 trainer.epochs=N, trainer.batch_size=N, optimizer.lr=X, seed=N,
 device=auto|cpu|cuda, results.dir=DIR, results.markdown=FILE,
 experiment=NAME.  See all keys with --show-config."""
@@ -86,6 +87,55 @@ def train(
     guarded(debug, action)
 
 
+SWEEP_HELP = """Hydra overrides; comma lists, range() and choice() are swept, e.g.
+activation=mila activation.beta=-0.25,0,0.5,1 seed=range(0,3).
+Launchers: hydra/launcher=joblib hydra.launcher.n_jobs=N (parallel here),
+hydra/launcher=submitit_local, hydra/launcher=submitit_slurm or slurm (cluster).
+Optuna: hydra/sweeper=optuna 'activation.beta=interval(-2,2)' hydra.sweeper.n_trials=N
+(or hydra/sweeper=beta_search); it optimises sweep.objective=top1|top3|top5|test_loss."""
+
+
+@app.command()
+def sweep(
+    overrides: Annotated[Optional[list[str]], typer.Argument(help=SWEEP_HELP, show_default=False)] = None,
+    debug: DebugOption = False,
+) -> None:
+    """Run many trainings through Hydra's multirun (grid, parallel, SLURM, optuna); each is recorded like `train`."""
+
+    def action() -> None:
+        from mila_bench import sweep as sweeping
+
+        outcome = sweeping.sweep(overrides or [], echo=typer.echo)
+        failure = sweeping.failure_line(outcome)
+        if failure:
+            typer.echo(f"mila-bench: {failure}", err=True)
+            raise typer.Exit(1)
+
+    guarded(debug, action)
+
+
+@app.command()
+def report(
+    baseline: Annotated[
+        str, typer.Option("--baseline", help="Configuration the p-values compare against: an activation, or NAME:BETA.")
+    ] = "relu",
+    results: Annotated[str, typer.Option("--results", help="Folder of recorded runs.")] = "results",
+    markdown: Annotated[str, typer.Option("--markdown", help="The Markdown file to rebuild.")] = "Results.md",
+    debug: DebugOption = False,
+) -> None:
+    """Rebuild Results.md from the recorded runs: mean ± std over seeds, Welch p-values, figures, optuna searches."""
+
+    def action() -> None:
+        from pathlib import Path
+
+        from mila_bench.report import build
+
+        for line in build(Path(results), Path(markdown), baseline):
+            typer.echo(line)
+
+    guarded(debug, action)
+
+
 @app.command("list")
 def list_options() -> None:
     """List the choices of every config group (activations, models, datasets, ...)."""
@@ -93,6 +143,46 @@ def list_options() -> None:
 
     for group in GROUPS:
         typer.echo(f"{group}: {', '.join(group_options(group))}")
+
+
+@app.command()
+def reproduce(
+    table: Annotated[
+        Optional[str], typer.Argument(help="A published table, e.g. cifar10-resnet20-v1 (see --list).", show_default=False)
+    ] = None,
+    overrides: Annotated[
+        Optional[list[str]], typer.Argument(help="Hydra overrides for every run, KEY=VALUE (e.g. dataset.root=DIR).")
+    ] = None,
+    list_tables: Annotated[bool, typer.Option("--list", help="List the published tables and exit.")] = False,
+    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Runs per activation, seeds 0..N-1.")] = 3,
+    epochs: Annotated[
+        Optional[int], typer.Option("--epochs", min=1, help="Shorten (or lengthen) the recipe's epochs.")
+    ] = None,
+    only: Annotated[
+        Optional[list[str]], typer.Option("--only", help="Run only this activation's rows (repeatable).")
+    ] = None,
+    debug: DebugOption = False,
+) -> None:
+    """Re-run a published table with the recipe; write our mean ± std beside the published numbers in Results.md."""
+
+    def action() -> None:
+        from mila_bench import reproduce as repro
+
+        if list_tables:
+            for line in repro.table_lines():
+                typer.echo(line)
+            return
+        if table is None:
+            raise UsageError("name a published table, e.g. 'mila-bench reproduce cifar10-resnet20-v1' (all: --list)")
+        for line in repro.reproduce(table, seeds, epochs, overrides or [], only or [], echo=typer.echo):
+            typer.echo(line)
+
+    guarded(debug, action)
+
+
+from mila_bench.analysis.commands import plot_app  # noqa: E402  (typer only; studies load lazily)
+
+app.add_typer(plot_app, name="plot", help="Analysis figures: function, contour, landscape, gradients, noise, depth.")
 
 
 def main() -> None:

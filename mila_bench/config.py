@@ -16,8 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mila_bench.errors import UsageError, unknown_name
 
-GROUPS = ("activation", "model", "dataset", "optimizer", "trainer", "experiment")
-ACTIVATION_SETTINGS = ("name",)  # keys of the activation group that are not function parameters
+GROUPS = ("activation", "model", "dataset", "optimizer", "scheduler", "trainer", "experiment")
 
 
 def config_dir() -> Path:
@@ -38,19 +37,22 @@ def group_options(group: str) -> list[str]:
     return sorted(p.stem for p in (config_dir() / group).glob("*.yaml"))
 
 
-def compose(overrides: Sequence[str] = ()) -> DictConfig:
-    """The composed and validated config for ``overrides`` (Hydra override syntax)."""
+def compose(overrides: Sequence[str] = (), with_hydra: bool = False) -> DictConfig:
+    """The composed and validated config for ``overrides`` (Hydra override syntax).
+
+    ``with_hydra`` keeps Hydra's own node (``cfg.hydra``: sweeper, launcher), which sweeps check.
+    """
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.errors import HydraException, MissingConfigException, OverrideParseException
 
     try:
         with initialize_config_dir(str(config_dir()), version_base="1.3", job_name="mila-bench"):
-            cfg = hydra_compose("config", overrides=list(overrides))
+            cfg = hydra_compose("config", overrides=list(overrides), return_hydra_config=with_hydra)
     except MissingConfigException as err:
         missing = str(err.missing_cfg_file or "")
         group, _, option = missing.rpartition("/")
-        if group in GROUPS and err.options is not None:
+        if (group in GROUPS or group.startswith("hydra/")) and err.options is not None:
             raise unknown_name(group, option, err.options) from None
         raise UsageError(_first_line(err)) from None
     except OverrideParseException as err:
@@ -62,6 +64,9 @@ def compose(overrides: Sequence[str] = ()) -> DictConfig:
                 f"unknown config key {unknown_key.group(1)!r}: the composed config has no such key "
                 "(all keys: mila-bench train --show-config)"
             ) from None
+        if str(err).startswith("Error merging override") and err.__cause__ is not None:
+            # a typed setting (Hydra's launchers and sweepers): say why the value does not fit
+            raise UsageError(f"{_first_line(err)}: {str(err.__cause__).splitlines()[0]}") from None
         raise UsageError(_first_line(err)) from None
     validate(cfg)
     return cfg
@@ -73,9 +78,7 @@ def validate(cfg: DictConfig) -> None:
     from mila_bench.models import MODELS
     from mila_bench.models.mlp import INITIALIZATIONS
 
-    act = cfg.activation
-    activations.spec(act.name)
-    activations.resolve_params(act.name, {k: v for k, v in act.items() if k not in ACTIVATION_SETTINGS})
+    activations.activation_factory(cfg.activation)
 
     if cfg.model.name not in MODELS:
         raise unknown_name("model", cfg.model.name, MODELS)
@@ -83,10 +86,32 @@ def validate(cfg: DictConfig) -> None:
         raise UsageError(
             f"model.initialization={cfg.model.initialization!r} is not allowed; allowed: {', '.join(INITIALIZATIONS)}"
         )
+    if cfg.model.name == "deep_mlp":
+        from mila_bench.models.deep_mlp import check_sizes
+
+        check_sizes(cfg.model.get("depth"), cfg.model.get("width"))
+    if cfg.model.name == "resnet":
+        from mila_bench.models.resnet import check_depth
+
+        check_depth(cfg.model.get("depth"), cfg.model.get("version"))
+        _number(cfg, "model.kernel_l2", positive=False)
+    from mila_bench.schedules import check_scheduler
+
+    check_scheduler(cfg.get("scheduler"))
+    for key in ("trainer.amp", "trainer.compile", "dataset.verify", "dataset.flip"):
+        _flag(cfg, key)
+    if OmegaConf.select(cfg, "dataset.shift") is not None:
+        _integer(cfg, "dataset.shift", minimum=0)
 
     _integer(cfg, "trainer.epochs", minimum=1)
     _integer(cfg, "trainer.batch_size", minimum=1)
     _integer(cfg, "trainer.eval_batch_size", minimum=1)
+    if OmegaConf.select(cfg, "trainer.threads") is not None:
+        _integer(cfg, "trainer.threads", minimum=1)
+    if OmegaConf.select(cfg, "sweep.objective") is not None:
+        from mila_bench.sweep import check_objective
+
+        check_objective(cfg.sweep.objective)
     _integer(cfg, "seed", minimum=0)
     if cfg.dataset.get("train_subset") is not None:
         _integer(cfg, "dataset.train_subset", minimum=1)
@@ -101,6 +126,13 @@ def _integer(cfg: DictConfig, key: str, minimum: int) -> None:
     value = OmegaConf.select(cfg, key)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise UsageError(f"{key}={value!r} is not allowed; expected an integer >= {minimum}")
+
+
+def _flag(cfg: DictConfig, key: str) -> None:
+    """Optional true/false keys: absent is fine, anything but a boolean is not."""
+    value = OmegaConf.select(cfg, key)
+    if value is not None and not isinstance(value, bool):
+        raise UsageError(f"{key}={value!r} is not allowed; expected true or false")
 
 
 def _number(cfg: DictConfig, key: str, positive: bool) -> None:

@@ -63,6 +63,8 @@ class Dataset:
     test: Split
     num_classes: int
     info: dict[str, object] = field(default_factory=dict)
+    # Applied by engine.fit to training batches only: (images, generator on their device) → images.
+    augment: Callable[[Tensor, torch.Generator], Tensor] | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -71,7 +73,13 @@ class Dataset:
 
 def load_dataset(cfg: Mapping) -> Dataset:
     """Load the dataset named by ``cfg['name']`` and apply ``train_subset``."""
-    loaders: dict[str, Callable[[Mapping], Dataset]] = {"fashion_mnist": load_fashion_mnist}
+    from mila_bench.cifar import load_cifar  # imports this module: loaded on first use
+
+    loaders: dict[str, Callable[[Mapping], Dataset]] = {
+        "fashion_mnist": load_fashion_mnist,
+        "cifar10": load_cifar,
+        "cifar100": load_cifar,
+    }
     name = cfg["name"]
     if name not in loaders:
         raise unknown_name("dataset", name, loaders)

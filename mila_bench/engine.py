@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 
 import torch
@@ -17,6 +18,7 @@ from torch import nn
 
 from mila_bench.data import Dataset, Split
 from mila_bench.errors import UsageError
+from mila_bench.schedules import EpochScheduler
 
 TOP_K = (1, 3, 5)
 
@@ -33,9 +35,10 @@ class EpochMetrics:
     top3: float
     top5: float
     seconds: float  # training time of this epoch (evaluation excluded)
+    lr: float | None = None  # the epoch's learning rate; recorded only when a scheduler sets it
 
     def as_dict(self) -> dict[str, float]:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
 def select_device(name: str) -> torch.device:
@@ -86,14 +89,22 @@ def loss_fn(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(output, target)
 
 
+def mixed_precision(enabled: bool):
+    """bf16 autocast on CUDA (no loss scaling needed: bf16 has float32's exponent range)."""
+    return torch.autocast("cuda", dtype=torch.bfloat16) if enabled else nullcontext()
+
+
 @torch.inference_mode()
-def evaluate(model: nn.Module, split: Split, batch_size: int) -> dict[str, float]:
-    """Mean loss and top-1/3/5 accuracy of ``model`` over ``split``."""
+def evaluate(model: nn.Module, split: Split, batch_size: int, amp: bool = False) -> dict[str, float]:
+    """Mean loss and top-1/3/5 accuracy of ``model`` over ``split`` (``amp``: bf16, channels_last)."""
     model.eval()
     loss_total = torch.zeros((), dtype=torch.float64, device=split.labels.device)
     hits = torch.zeros(len(TOP_K), dtype=torch.int64, device=split.labels.device)
     for images, labels in split.batches(batch_size):
-        output = model(images)
+        if amp:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with mixed_precision(amp):
+            output = model(images)
         loss_total += F.cross_entropy(output.float(), labels, reduction="sum").double()
         k = min(max(TOP_K), output.shape[1])
         top = output.topk(k, dim=1).indices == labels[:, None]
@@ -114,20 +125,44 @@ def fit(
     generator: torch.Generator,
     progress: bool = True,
     on_epoch: Callable[[EpochMetrics], None] | None = None,
+    scheduler: EpochScheduler | None = None,
+    amp: bool = False,
+    compiled: bool = False,
 ) -> list[EpochMetrics]:
-    """Train for ``epochs`` epochs, evaluating on the test split after each one."""
+    """Train for ``epochs`` epochs, evaluating on the test split after each one.
+
+    ``data.augment`` (if any) transforms training batches only, drawing from a generator
+    on the data's device seeded from ``generator``. ``scheduler`` steps after each
+    evaluation. ``amp`` (CUDA only) runs bf16 autocast with channels_last tensors;
+    ``compiled`` trains and evaluates through ``torch.compile(model)``.
+    """
     from tqdm.auto import tqdm
 
+    device = data.train.labels.device
+    amp = amp and device.type == "cuda"
+    if amp:
+        model = model.to(memory_format=torch.channels_last)
+    run_model = torch.compile(model) if compiled else model
+    augment_generator = None
+    if data.augment is not None:
+        seed = int(torch.randint(0, 2**62, (), generator=generator))
+        augment_generator = torch.Generator(device=device).manual_seed(seed)
     history: list[EpochMetrics] = []
     steps = -(-len(data.train) // batch_size)
     for epoch in range(1, epochs + 1):
         model.train()
+        lr = scheduler.lr() if scheduler is not None else None
         start = time.perf_counter()
-        loss_sum = torch.zeros((), device=data.train.labels.device)
+        loss_sum = torch.zeros((), device=device)
         with tqdm(total=steps, desc=f"epoch {epoch}/{epochs}", leave=False, disable=not progress) as bar:
             for images, labels in data.train.batches(batch_size, generator):
+                if augment_generator is not None:
+                    images = data.augment(images, augment_generator)
+                if amp:
+                    images = images.contiguous(memory_format=torch.channels_last)
                 optimizer.zero_grad(set_to_none=True)
-                loss = loss_fn(model(images), labels)
+                with mixed_precision(amp):
+                    loss = loss_fn(run_model(images), labels)
                 loss.backward()
                 optimizer.step()
                 loss_sum += loss.detach()
@@ -139,8 +174,11 @@ def fit(
             train_loss_sum=total,
             train_loss=total / steps,
             seconds=seconds,
-            **evaluate(model, data.test, eval_batch_size),
+            lr=lr,
+            **evaluate(run_model, data.test, eval_batch_size, amp),
         )
+        if scheduler is not None:
+            scheduler.step(metrics.test_loss)
         history.append(metrics)
         if on_epoch is not None:
             on_epoch(metrics)

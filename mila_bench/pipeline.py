@@ -33,28 +33,35 @@ def train(cfg: DictConfig, on_epoch: Callable[[EpochMetrics], None] | None = Non
     import torch
 
     from mila_bench import activations, runs
-    from mila_bench.config import ACTIVATION_SETTINGS, validate
+    from mila_bench.config import validate
     from mila_bench.data import load_dataset
     from mila_bench.engine import build_optimizer, fit, seed_everything, select_device
     from mila_bench.models import build_model
+    from mila_bench.schedules import build_scheduler
 
     validate(cfg)
     results_dir, markdown = Path(cfg.results.dir), Path(cfg.results.markdown)
     runs.check_writable(results_dir, markdown)
     device = select_device(str(cfg.device))
+    if cfg.trainer.get("threads"):  # parallel sweep jobs share the cores instead of each taking all
+        torch.set_num_threads(int(cfg.trainer.threads))
 
     data = load_dataset(cfg.dataset)
     data.train, data.test = data.train.to(device), data.test.to(device)
 
     act_name = cfg.activation.name
-    act_params = activations.resolve_params(
-        act_name, {k: v for k, v in cfg.activation.items() if k not in ACTIVATION_SETTINGS}
-    )
+    make_activation = activations.activation_factory(cfg.activation)
+    act_params = make_activation().params
     generator = seed_everything(cfg.seed)
     model = build_model(
-        cfg.model, lambda: activations.get_activation(act_name, **act_params), data.input_shape, data.num_classes
+        cfg.model, make_activation, data.input_shape, data.num_classes
     ).to(device)
-    optimizer = build_optimizer(cfg.optimizer, model.parameters())
+    # Models with per-parameter decay (ResNet's Keras-style kernel L2) give their own groups.
+    param_groups = getattr(model, "param_groups", None)
+    params = param_groups(cfg.optimizer.get("weight_decay", 0.0)) if param_groups else model.parameters()
+    optimizer = build_optimizer(cfg.optimizer, params)
+    scheduler = build_scheduler(cfg.get("scheduler"), optimizer, cfg.trainer.epochs)
+    amp, compiled = bool(cfg.trainer.get("amp", False)), bool(cfg.trainer.get("compile", False))
 
     started = time.time()
     history = fit(
@@ -67,6 +74,9 @@ def train(cfg: DictConfig, on_epoch: Callable[[EpochMetrics], None] | None = Non
         generator=generator,
         progress=cfg.trainer.progress,
         on_epoch=on_epoch,
+        scheduler=scheduler,
+        amp=amp,
+        compiled=compiled,
     )
 
     run_id = runs.new_run_id(data.name, cfg.model.name, act_name, cfg.seed)
@@ -80,8 +90,14 @@ def train(cfg: DictConfig, on_epoch: Callable[[EpochMetrics], None] | None = Non
         "data": data.info,
         "model": cfg.model.name,
         "initialization": cfg.model.get("initialization"),
+        "model_config": OmegaConf.to_container(cfg.model, resolve=True),
+        "scheduler": OmegaConf.to_container(cfg.scheduler, resolve=True) if cfg.get("scheduler") else None,
+        "amp": "bf16 autocast + channels_last" if amp and device.type == "cuda" else ("off (CPU)" if amp else "off"),
+        "compile": compiled,
         "activation": act_name,
         "activation_params": act_params,
+        "learnable_beta": bool(cfg.activation.get("learnable_beta", False)),
+        "learned": activations.learned_values(model),
         "seed": cfg.seed,
         "epochs": cfg.trainer.epochs,
         "device": str(device),
@@ -93,22 +109,48 @@ def train(cfg: DictConfig, on_epoch: Callable[[EpochMetrics], None] | None = Non
     run_dir = runs.write_run(
         results_dir, run_id, OmegaConf.to_yaml(cfg, resolve=True), [m.as_dict() for m in history], summary
     )
-    section = f"{data.name} · {cfg.model.name}"
-    runs.append_row(
-        markdown,
-        section,
-        {
-            "Activation": act_name,
-            "β": f"{act_params['beta']:g}" if "beta" in act_params else "—",
-            "Initialization": cfg.model.get("initialization", "—"),
-            "Seed": cfg.seed,
-            "Epochs": cfg.trainer.epochs,
-            "Top-1 (%)": f"{100 * final.top1:.2f}",
-            "Top-3 (%)": f"{100 * final.top3:.2f}",
-            "Top-5 (%)": f"{100 * final.top5:.2f}",
-            "Test loss": f"{final.test_loss:.4f}",
-            "Train time (s)": f"{train_seconds:.1f}",
-            "Run": run_id,
-        },
-    )
+    runs.append_row(markdown, section_name(summary), results_row(summary))
     return RunResult(run_id, run_dir, history, summary)
+
+
+def section_name(summary: dict) -> str:
+    """The Results.md section of a run: its (dataset, model), plus depth and version for ResNets."""
+    section = f"{summary['dataset']} · {summary['model']}"
+    if summary["model"] == "resnet":
+        model = summary["model_config"]
+        section += f" · depth {model['depth']} · v{model['version']}"
+    return section
+
+
+def results_row(summary: dict) -> dict[str, object]:
+    """A run's Results.md row, from its summary.json (so ``mila-bench report`` rebuilds the same rows)."""
+    final, params = summary["final"], summary["activation_params"]
+    return {
+        "Activation": activation_label(summary["activation"], params),
+        "β": beta_label(params, summary["learned"] if summary.get("learnable_beta") else None),
+        "Initialization": summary.get("initialization") or "—",
+        "Seed": summary["seed"],
+        "Epochs": summary["epochs"],
+        "Top-1 (%)": f"{100 * final['top1']:.2f}",
+        "Top-3 (%)": f"{100 * final['top3']:.2f}",
+        "Top-5 (%)": f"{100 * final['top5']:.2f}",
+        "Test loss": f"{final['test_loss']:.4f}",
+        "Train time (s)": f"{summary['train_seconds']:.1f}",
+        "Run": summary["run_id"],
+    }
+
+
+def activation_label(name: str, params: dict[str, float]) -> str:
+    """The activation with its non-β parameters, e.g. ``aria2 (alpha=1.5)``."""
+    others = ", ".join(f"{k}={v:g}" for k, v in params.items() if k != "beta")
+    return f"{name} ({others})" if others else name
+
+
+def beta_label(params: dict[str, float], learned: dict[str, float] | None) -> str:
+    """β as configured; for a learned β, its start and the mean learned value."""
+    if "beta" not in params:
+        return "—"
+    if learned:
+        betas = [v for k, v in learned.items() if k.endswith("beta")]
+        return f"learned {params['beta']:g} → {sum(betas) / len(betas):.3g}"
+    return f"{params['beta']:g}"

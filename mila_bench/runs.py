@@ -104,6 +104,33 @@ def append_row(markdown: Path, section: str, row: Mapping[str, object]) -> None:
         ) from None
 
 
+def write_section(markdown: Path, section: str, body: Sequence[str]) -> None:
+    """Put ``## section`` with ``body`` lines in ``markdown``: replace that section if it exists, else append."""
+    from filelock import FileLock, Timeout
+
+    heading = f"## {escape_cell(section)}"
+    markdown.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with FileLock(str(markdown) + ".lock", timeout=LOCK_TIMEOUT_S):
+            lines = (markdown.read_text() if markdown.exists() else RESULTS_TITLE).splitlines()
+            if heading in lines:
+                start = lines.index(heading)
+                end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+                lines[start:end] = [heading, "", *body, ""]
+            else:
+                while lines and not lines[-1].strip():
+                    lines.pop()
+                lines += ["", heading, "", *body, ""]
+            while lines and not lines[-1].strip():
+                lines.pop()
+            new_text = "\n".join(lines) + "\n"
+            atomic_write(markdown, lambda f: f.write(new_text), binary=False)
+    except Timeout:
+        raise UsageError(
+            f"could not lock {markdown} within {LOCK_TIMEOUT_S:.0f} s; another process holds {markdown}.lock"
+        ) from None
+
+
 def _insert_row(text: str, heading: str, table: list[str]) -> str:
     """The text with the row (``table[2]``) added at the end of the section's table."""
     body = text.splitlines()
@@ -112,12 +139,21 @@ def _insert_row(text: str, heading: str, table: list[str]) -> str:
             body.pop()
         return "\n".join([*body, "", heading, "", *table]) + "\n"
     at = body.index(heading) + 1
-    while at < len(body) and not body[at].startswith("|") and not body[at].startswith("#"):
-        at += 1
-    if at < len(body) and body[at].startswith("|"):
+    end = next((i for i in range(at, len(body)) if body[i].startswith("## ")), len(body))
+    # The section's per-run table is the one with this header; `mila-bench report` puts a summary table above it.
+    found = next((i for i in range(at, end) if _cells(body[i]) == _cells(table[0])), None)
+    if found is not None:
+        at = found
         while at < len(body) and body[at].startswith("|"):
             at += 1
         body[at:at] = table[2:]
-    else:  # the heading lost its table (hand edit): start it again
+    else:  # the section lost its table (hand edit): start it again
+        while at < len(body) and not body[at].startswith("|") and not body[at].startswith("#"):
+            at += 1
         body[at:at] = ["", *table, ""] if at < len(body) else ["", *table]
     return "\n".join(body) + "\n"
+
+
+def _cells(line: str) -> list[str]:
+    """A table line's cells without padding, so headers compare equal whatever the column widths."""
+    return [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else []

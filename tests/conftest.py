@@ -31,3 +31,14 @@ def run_cli(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.Comp
         cmd = [sys.executable, "-m", "mila_bench", *args]
     env = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR",)}
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="session")
+def cifar_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Tiny CIFAR-10 and CIFAR-100 in their real on-disk formats (see cifar_files.py); load with dataset.verify=false."""
+    from cifar_files import write_cifar10, write_cifar100
+
+    root = tmp_path_factory.mktemp("cifar_root")
+    write_cifar10(root)
+    write_cifar100(root)
+    return root

@@ -245,3 +245,68 @@ def test_activations_preserve_shape() -> None:
     for name in available():
         assert get_activation(name)(x).shape == x.shape
     assert math.isclose(float(get_activation("relu")(torch.tensor(-2.0))), 0.0)
+
+
+# --- The wider set of the original tables, each against its own float64 formula ----------
+
+def _np(x: torch.Tensor):
+    return x.detach().double().numpy()
+
+
+WIDER_SET = {
+    # name: (params, float64 reference written independently with numpy)
+    "beta_mish": ({"beta": 1.5}, lambda x, beta: x * np.tanh(np.log(np.power(1 + np.exp(x), beta)))),
+    "elu": ({"alpha": 1.0}, lambda x, alpha: np.where(x > 0, x, alpha * (np.exp(x) - 1))),
+    "selu": ({}, lambda x: 1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 * (np.exp(x) - 1))),
+    "softplus": ({}, lambda x: np.log1p(np.exp(x))),
+    "tanh": ({}, np.tanh),
+    "sigmoid": ({}, lambda x: 1 / (1 + np.exp(-x))),
+    "hard_sigmoid": ({}, lambda x: np.clip(0.2 * x + 0.5, 0, 1)),
+    "softsign": ({}, lambda x: x / (1 + np.abs(x))),
+    "leaky_relu": ({"alpha": 0.3}, lambda x, alpha: np.where(x > 0, x, alpha * x)),
+    "prelu": ({"alpha": 0.0}, lambda x, alpha: np.where(x > 0, x, alpha * x)),
+    "bent_identity": ({}, lambda x: (np.sqrt(x * x + 1) - 1) / 2 + x),
+    "aria2": ({"beta": 1.0, "alpha": 1.5}, lambda x, beta, alpha: x * np.power(1 + np.exp(-beta * x), -alpha)),
+    "thresholded_relu": ({"theta": 1.0}, lambda x, theta: np.where(x > theta, x, 0.0)),
+}
+
+
+def test_registry_covers_every_activation_of_the_original_tables() -> None:
+    assert set(WIDER_SET) | {"mila", "mish", "swish", "relu"} == set(available())
+
+
+@pytest.mark.parametrize("name", sorted(WIDER_SET))
+def test_wider_set_defaults_and_float64_reference(name: str) -> None:
+    defaults, formula = WIDER_SET[name]
+    assert dict(spec(name).defaults) == defaults
+    x = torch.linspace(-12, 12, 4801, dtype=torch.float64)  # moderate range: the numpy formulas are naive
+    torch.testing.assert_close(_np(Activation(name)(x)), formula(_np(x), **defaults), rtol=1e-12, atol=1e-12)
+    x32 = x.float()
+    torch.testing.assert_close(
+        _np(spec(name).fn(x32, **defaults)), formula(_np(x32), **defaults), rtol=1e-6, atol=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [("beta_mish", {"beta": 0.7}), ("elu", {"alpha": 0.5}), ("leaky_relu", {"alpha": 0.01}),
+     ("aria2", {"beta": 2.0, "alpha": 0.5}), ("thresholded_relu", {"theta": -0.5})],
+)  # fmt: skip
+def test_wider_set_parameters_are_used(name: str, params: dict[str, float]) -> None:
+    _, formula = WIDER_SET[name]
+    x = torch.linspace(-6, 6, 1201, dtype=torch.float64)
+    torch.testing.assert_close(_np(Activation(name, **params)(x)), formula(_np(x), **params), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(WIDER_SET))
+def test_wider_set_is_finite_at_extremes_with_finite_gradients(name: str) -> None:
+    x = torch.tensor([-1e4, -100.0, -1.0, 0.0, 1.0, 100.0, 1e4], requires_grad=True)
+    out = Activation(name)(x)
+    out.sum().backward()
+    assert torch.isfinite(out).all() and torch.isfinite(x.grad).all()
+
+
+@pytest.mark.parametrize("name", ["beta_mish", "elu", "aria2", "leaky_relu", "bent_identity", "softsign"])
+def test_wider_set_gradcheck(name: str) -> None:
+    x = (torch.rand(30, dtype=torch.float64) * 8 - 4).requires_grad_()
+    assert torch.autograd.gradcheck(Activation(name).double(), (x,))

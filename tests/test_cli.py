@@ -74,7 +74,11 @@ def test_demo_prints_losses_and_accuracy(workdir: Path, fashion_root: Path) -> N
 
 CUDA = torch.cuda.is_available()
 BAD_TRAIN = [
-    (["activation=foo"], "'foo'", "mila, mish, relu, swish"),
+    (["activation=foo"], "'foo'", "mila, mish, prelu, relu"),
+    (["activation=mila", "activation.learnable_beta=true", "activation.beta_init=abc"], "'abc'", "finite number"),
+    (["activation=relu", "+activation.learnable_beta=true"], "'relu'", "mila, beta_mish or aria2"),
+    (["activation.impl=turbo"], "'turbo'", "auto, compiled, eager"),
+    (["activation=aria2", "activation.gamma=1"], "'activation.gamma'", "no such key"),
     (["model=cnn"], "'cnn'", "mlp"),
     (["dataset=imagenet"], "'imagenet'", "fashion_mnist"),
     (["activation.beta=abc"], "'abc'", "finite number"),
@@ -140,3 +144,27 @@ def test_demo_bad_input_is_one_clear_line(workdir: Path, args: list[str], expect
     [line] = [l for l in proc.stderr.splitlines() if l.strip()]
     assert expected in line and "Traceback" not in proc.stderr
     assert outputs(workdir) == before
+
+
+@pytest.mark.parametrize(
+    ("overrides", "label", "beta"),
+    [(["activation=aria2", "activation.alpha=1.0"], "aria2 (alpha=1)", "1"),
+     (["activation=mila", "activation.learnable_beta=true", "activation.beta_init=0.5"], "mila", "learned 0.5 → ")],
+)  # fmt: skip
+def test_wider_activations_and_learnable_beta_train_through_the_cli(
+    workdir: Path, fashion_root: Path, overrides: list[str], label: str, beta: str
+) -> None:
+    proc = run_cli(
+        ["train", *overrides, "dataset.train_subset=500", "trainer.epochs=1", f"dataset.root={fashion_root}", "device=cpu"],
+        workdir,
+    )
+    assert proc.returncode == 0, proc.stderr
+    [run_dir] = list((workdir / "results").iterdir())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    row = next(l for l in (workdir / "Results.md").read_text().splitlines() if l.startswith(f"| {label}"))
+    assert row.split("|")[2].strip().startswith(beta)
+    if "activation.learnable_beta=true" in overrides:
+        assert summary["learnable_beta"] and set(summary["learned"]) == {"activation.beta"}
+        assert summary["learned"]["activation.beta"] != 0.5  # it was trained
+    else:
+        assert summary["learned"] == {} and summary["activation_params"] == {"beta": 1.0, "alpha": 1.0}

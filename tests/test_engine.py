@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,14 @@ def test_training_learns_and_records_the_run(tmp_path: Path, fashion_root: Path)
     assert "beta: 0.5" in (result.run_dir / "config.yaml").read_text()
     metrics = (result.run_dir / "metrics.csv").read_text().splitlines()
     assert metrics[0] == "epoch,train_loss_sum,train_loss,test_loss,top1,top3,top5,seconds" and len(metrics) == 3
+
+
+@pytest.mark.parametrize("name", __import__("mila_bench.activations", fromlist=["available"]).available())
+def test_every_registered_activation_trains(tmp_path: Path, fashion_root: Path, name: str) -> None:
+    result = small_run(tmp_path, fashion_root, name, f"activation={name}", "dataset.train_subset=1000", "trainer.epochs=1")
+    final = result.history[-1]
+    assert all(map(math.isfinite, (final.train_loss, final.test_loss)))
+    # Learned something in one short epoch: below the chance-level loss ln(10) and above chance
+    # accuracy. (thresholded_relu, θ = 1, starts nearly dead after the first layer: ~14% here.)
+    assert final.test_loss < math.log(10) and final.top1 > 0.11
+    assert result.summary["activation"] == name

@@ -8,9 +8,11 @@ from collections.abc import Callable, Mapping, Sequence
 from torch import nn
 
 from mila_bench.errors import UsageError, unknown_name
+from mila_bench.models.deep_mlp import build_deep_mlp
 from mila_bench.models.mlp import INITIALIZATIONS, build_mlp
+from mila_bench.models.resnet import build_resnet
 
-MODELS = ("mlp",)
+MODELS = ("mlp", "deep_mlp", "resnet")
 
 
 def build_model(
@@ -25,4 +27,10 @@ def build_model(
                 f"model.initialization={init!r} is not allowed; allowed: {', '.join(INITIALIZATIONS)}"
             )
         return build_mlp(init, make_activation, math.prod(input_shape), num_classes)
+    if name == "deep_mlp":
+        return build_deep_mlp(
+            model_cfg.get("depth", 8), model_cfg.get("width", 64), make_activation, math.prod(input_shape), num_classes
+        )
+    if name == "resnet":
+        return build_resnet(model_cfg, make_activation, input_shape[0], num_classes)
     raise unknown_name("model", name, MODELS)

@@ -1,0 +1,106 @@
+"""Forward+backward speed and saved-for-backward memory of Mila versus PyTorch's natives.
+
+For each size, times (median of repeats after warm-up, all in one process so the ratios
+compare like with like on this noisy machine) forward+backward of: mila-bench's Mila (fused
+kernel compiled, as a long run uses it; and its eager fallback), the naive expression x*tanh(softplus(x+β)), F.mish,
+F.silu and F.relu, prints the ratio of each to F.mish, and the bytes each keeps saved for
+backward (counted with torch.autograd.graph.saved_tensors_hooks).
+Usage: python benchmarks/activation_speed.py [--sizes 1e5 4e6 1.6e7] [--repeats 15] [--device cpu|cuda]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+from mila_bench import fused_mila
+from mila_bench.activations import mila
+
+
+def naive_mila(x: torch.Tensor, beta: float = -0.25) -> torch.Tensor:
+    return x * torch.tanh(F.softplus(x + beta))
+
+
+def with_impl(impl: str):
+    def run(x: torch.Tensor) -> torch.Tensor:
+        fused_mila.set_impl(impl)
+        return mila(x, -0.25)
+
+    return run
+
+
+CANDIDATES = {
+    "mila (ours)": with_impl("compiled"),
+    "mila eager": with_impl("eager"),
+    "naive mila": naive_mila,
+    "F.mish": F.mish,
+    "F.silu": F.silu,
+    "F.relu": F.relu,
+}
+
+
+def saved_bytes(fn, x: torch.Tensor) -> int:
+    """Bytes of the tensors autograd saves for backward when running ``fn(x)``."""
+    total = 0
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        nonlocal total
+        total += t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn(x.detach().requires_grad_())
+    return total
+
+
+def time_fwd_bwd(fn, x: torch.Tensor, grad: torch.Tensor, repeats: int) -> float:
+    """Median seconds of forward + backward."""
+    sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)
+    times = []
+    for i in range(repeats + 3):  # 3 warm-up rounds (and compilation, for the fused kernel)
+        leaf = x.detach().requires_grad_()
+        sync()
+        start = time.perf_counter()
+        fn(leaf).backward(grad)
+        sync()
+        if i >= 3:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=float, nargs="+", default=[1e5, 4e6, 1.6e7])
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} threads, median of {args.repeats}")
+    for size in (int(s) for s in args.sizes):
+        x = torch.randn(size, device=device) * 3
+        grad = torch.randn(size, device=device)
+        start = time.perf_counter()
+        CANDIDATES["mila (ours)"](x.detach().requires_grad_()).sum().backward()  # compiles on first use
+        first = time.perf_counter() - start
+        results = {name: time_fwd_bwd(fn, x, grad, args.repeats) for name, fn in CANDIDATES.items()}
+        print(f"\n{size:,} elements (first compiled Mila call, incl. compiling: {first:.2f} s)")
+        print(f"  {'':14s} {'fwd+bwd ms':>10s} {'/ F.mish':>9s} {'saved for backward':>20s}")
+        for name, seconds in results.items():
+            saved = saved_bytes(CANDIDATES[name], x)
+            print(
+                f"  {name:14s} {1e3 * seconds:10.2f} {seconds / results['F.mish']:9.2f} "
+                f"{saved / 2**20:12.1f} MiB ({saved / (size * x.element_size()):.0f}x input)"
+            )
+        ratio = results["mila (ours)"] / results["F.mish"]
+        print(f"  goal mila/F.mish <= 0.50: {'met' if ratio <= 0.5 else 'NOT met'} ({ratio:.2f}); "
+              f"stretch mila/F.silu <= 2: {results['mila (ours)'] / results['F.silu']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""ResNet v1 and v2 for 32×32 images, laid out as in the Keras CIFAR-10 ResNet example.
+
+The published CIFAR tables were made with that example, so its details are kept: v1 is
+6n+2 layers of post-activation basic blocks (16/32/64 filters); v2 is 9n+2 layers of
+pre-activation bottleneck blocks (16→64, 64→128, 128→256); both end in global average
+pooling and one dense layer. Convolutions keep their bias, the 1×1 projection shortcuts
+have no batch norm, kernels start from Keras' truncated He normal, batch norm uses Keras'
+epsilon 1e-3 and momentum 0.99, and ``kernel_l2`` reproduces Keras' ``l2(1e-4)`` kernel
+regularizer (see :meth:`ResNet.param_groups`). Every activation is a fresh module from the
+registry factory, so ``activation=`` and ``activation.beta=`` apply throughout.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+
+from torch import Tensor, nn
+
+from mila_bench.errors import UsageError
+
+DEPTHS = {1: (20, 32, 44, 56, 110, 164), 2: (20, 56, 110, 164)}
+LAYERS_PER_BLOCK = {1: 6, 2: 9}  # depth = LAYERS_PER_BLOCK * n + 2
+MakeActivation = Callable[[], nn.Module]
+
+
+def check_depth(depth: object, version: object) -> None:
+    """One line naming the valid depths when (depth, version) is not a published architecture."""
+    if isinstance(version, bool) or version not in DEPTHS:
+        raise UsageError(f"model.version={version!r} is not allowed; allowed: 1, 2")
+    if isinstance(depth, bool) or depth not in DEPTHS[version]:
+        valid = ", ".join(map(str, DEPTHS[version]))
+        raise UsageError(f"model.depth={depth!r} is not a ResNet v{version} depth; allowed for v{version}: {valid}")
+
+
+def batch_norm(channels: int) -> nn.BatchNorm2d:
+    """Keras' BatchNormalization defaults: epsilon 1e-3, moving average momentum 0.99."""
+    return nn.BatchNorm2d(channels, eps=1e-3, momentum=0.01)
+
+
+def conv(c_in: int, c_out: int, kernel: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=True)
+
+
+def conv_unit(
+    c_in: int, c_out: int, kernel: int, stride: int, make_activation: MakeActivation | None, conv_first: bool, bn: bool = True
+) -> nn.Sequential:
+    """Keras' ``resnet_layer``: conv→BN→act (v1) or BN→act→conv (v2); BN or act may be left out."""
+    norm = [batch_norm(c_out if conv_first else c_in)] if bn else []
+    act = [make_activation()] if make_activation is not None else []
+    layer = [conv(c_in, c_out, kernel, stride)]
+    return nn.Sequential(*(layer + norm + act if conv_first else norm + act + layer))
+
+
+class BasicBlock(nn.Module):
+    """v1: two 3×3 conv units, identity (or strided 1×1 projection) shortcut, activation after the sum."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int, make_activation: MakeActivation) -> None:
+        super().__init__()
+        self.residual = nn.Sequential(
+            conv_unit(c_in, c_out, 3, stride, make_activation, conv_first=True),
+            conv_unit(c_out, c_out, 3, 1, None, conv_first=True),
+        )
+        self.shortcut = conv(c_in, c_out, 1, stride) if stride != 1 or c_in != c_out else nn.Identity()
+        self.activation = make_activation()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.activation(self.shortcut(x) + self.residual(x))
+
+
+class BottleneckBlock(nn.Module):
+    """v2: BN→act→1×1, BN→act→3×3, BN→act→1×1 (×4 width in stage 1, ×2 after), sum without activation.
+
+    The very first block of the network skips its leading BN→act, since the stem's output
+    has just been through them.
+    """
+
+    def __init__(
+        self, c_in: int, c_mid: int, c_out: int, stride: int, make_activation: MakeActivation, first: bool
+    ) -> None:
+        super().__init__()
+        self.residual = nn.Sequential(
+            conv_unit(c_in, c_mid, 1, stride, None if first else make_activation, conv_first=False, bn=not first),
+            conv_unit(c_mid, c_mid, 3, 1, make_activation, conv_first=False),
+            conv_unit(c_mid, c_out, 1, 1, make_activation, conv_first=False),
+        )
+        self.shortcut = conv(c_in, c_out, 1, stride) if stride != 1 or c_in != c_out else nn.Identity()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.shortcut(x) + self.residual(x)
+
+
+class ResNet(nn.Module):
+    """Stem, three stages of ``n`` blocks (stride 2 at the start of stages 2 and 3), pooling, dense."""
+
+    def __init__(
+        self, depth: int, version: int, make_activation: MakeActivation, in_channels: int = 3,
+        num_classes: int = 10, kernel_l2: float = 0.0,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        check_depth(depth, version)
+        n = (depth - 2) // LAYERS_PER_BLOCK[version]
+        self.depth, self.version, self.kernel_l2 = depth, version, kernel_l2
+        blocks: list[nn.Module] = []
+        if version == 1:
+            self.stem = conv_unit(in_channels, 16, 3, 1, make_activation, conv_first=True)
+            c_in = 16
+            for stage, width in enumerate((16, 32, 64)):
+                for i in range(n):
+                    stride = 2 if stage > 0 and i == 0 else 1
+                    blocks.append(BasicBlock(c_in, width, stride, make_activation))
+                    c_in = width
+            self.head = nn.Identity()
+        else:
+            self.stem = conv_unit(in_channels, 16, 3, 1, make_activation, conv_first=True)
+            c_in = 16
+            for stage, c_mid in enumerate((16, 64, 128)):
+                c_out = c_mid * (4 if stage == 0 else 2)
+                for i in range(n):
+                    stride = 2 if stage > 0 and i == 0 else 1
+                    blocks.append(BottleneckBlock(c_in, c_mid, c_out, stride, make_activation, first=stage == 0 and i == 0))
+                    c_in = c_out
+            self.head = nn.Sequential(batch_norm(c_in), make_activation())
+        self.blocks = nn.Sequential(*blocks)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(c_in, num_classes)
+        self.apply(_keras_init)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.head(self.blocks(self.stem(x)))
+        return self.fc(self.pool(x).flatten(1))
+
+    def param_groups(self, weight_decay: float) -> list[dict]:
+        """Optimizer groups: Keras' ``l2(kernel_l2)`` on conv kernels is weight decay 2·kernel_l2
+        on them (the gradient of kernel_l2·Σw²); everything else gets ``weight_decay``."""
+        kernels = [m.weight for m in self.modules() if isinstance(m, nn.Conv2d)]
+        ids = {id(p) for p in kernels}
+        rest = [p for p in self.parameters() if id(p) not in ids]
+        if not self.kernel_l2:
+            return [{"params": kernels + rest, "weight_decay": weight_decay}]
+        return [
+            {"params": kernels, "weight_decay": weight_decay + 2 * self.kernel_l2},
+            {"params": rest, "weight_decay": weight_decay},
+        ]
+
+
+def _keras_init(module: nn.Module) -> None:
+    """Keras' ``he_normal``: normal with std √(2/fan_in), truncated at 2 std (rescaled to keep it)."""
+    if isinstance(module, (nn.Conv2d, nn.Linear)):
+        fan_in = module.weight[0].numel()
+        std = math.sqrt(2.0 / fan_in) / 0.87962566103423978
+        nn.init.trunc_normal_(module.weight, std=std, a=-2 * std, b=2 * std)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+
+def build_resnet(model_cfg: Mapping, make_activation: MakeActivation, in_channels: int, num_classes: int) -> ResNet:
+    """``model=resnet model.depth=D model.version=V``; a wrong depth lists the valid ones."""
+    return ResNet(
+        model_cfg.get("depth", 20), model_cfg.get("version", 1), make_activation, in_channels, num_classes,
+        float(model_cfg.get("kernel_l2", 0.0)),
+    )  # fmt: skip
+

@@ -1,0 +1,328 @@
+"""``mila-bench sweep``: Hydra's multirun over the same configs and the same training as ``train``.
+
+Hydra does the sweeping and launching: its sweepers expand the overrides (the basic grid, or
+optuna's search) and its launchers run the jobs (basic: one after another; joblib: processes
+on this machine; submitit: SLURM or local subprocesses). Each job is :func:`task`, which calls
+:func:`mila_bench.pipeline.train`, so it records its run and Results.md row exactly as
+``train`` does. This module adds only what Hydra leaves to the application:
+
+- :func:`plan` composes and validates every combination first, so bad input is one line and
+  nothing is launched or written;
+- :func:`task` records a failing job (``mila_bench_job.json`` in its Hydra folder) instead
+  of raising, so one failure does not stop the other jobs, and :func:`run` reports it;
+- parallel jobs get a share of the cores (``trainer.threads``) rather than each taking all.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mila_bench.errors import UsageError, unknown_name
+
+# sweep.objective → the direction optuna should optimise it in; values are summary.json's "final" entries.
+OBJECTIVES = {"top1": "maximize", "top3": "maximize", "top5": "maximize", "test_loss": "minimize"}
+JOB_RECORD = "mila_bench_job.json"
+# Up to this many combinations every one is composed and validated; beyond, a set covering every value.
+FULL_CHECK_LIMIT = 64
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Plan:
+    """What will be launched: Hydra's command line and what to expect back."""
+
+    arguments: list[str]  # after --multirun
+    sweep_dir: Path
+    sweeper: str  # the hydra/sweeper choice, e.g. basic, optuna
+    launcher: str  # the hydra/launcher choice, e.g. basic, joblib, submitit_local
+    jobs: int | None  # jobs Hydra will run: the grid's size or optuna's n_trials (None: unknown sweeper)
+    checked: int  # combinations composed and validated before launching
+    objective: str
+
+
+@dataclass
+class Outcome:
+    plan: Plan
+    records: list[dict] = field(default_factory=list)
+    hydra_exit: int = 0  # non-zero when Hydra itself stopped (a launcher error, all optuna trials failed)
+
+    @property
+    def failed(self) -> list[dict]:
+        return [r for r in self.records if r.get("status") != "completed"]
+
+    @property
+    def missing(self) -> int:
+        """Jobs that left no record: killed (timeout, out of memory) or never started."""
+        return max(0, (self.plan.jobs or 0) - len(self.records))
+
+
+def check_objective(name: object) -> None:
+    if name not in OBJECTIVES:
+        raise unknown_name("sweep.objective", name, OBJECTIVES)
+
+
+def plan(overrides: Sequence[str]) -> Plan:
+    """Check the sweep as far as possible without running it; raise :class:`UsageError` on bad input."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+
+    from mila_bench import runs
+    from mila_bench.config import _first_line, compose
+
+    parser = OverridesParser.create()
+
+    def parse(lines: Sequence[str]) -> list:
+        try:
+            return parser.parse_overrides(list(lines))
+        except HydraException as err:
+            raise UsageError(f"malformed override: {_first_line(err)}") from None
+
+    parsed = parse(overrides)
+    hydra_args = [o for o in parsed if o.is_hydra_override()]
+    task_args = [o for o in parsed if not o.is_hydra_override()]
+    for o in hydra_args:
+        if o.is_sweep_override():
+            raise UsageError(f"{o.input_line}: Hydra's own settings cannot be swept; sweep config keys instead")
+
+    first = [_first_value(o) for o in task_args]
+    cfg = compose([o.input_line for o in hydra_args] + first, with_hydra=True)
+    choices = cfg.hydra.runtime.choices
+    sweeper, launcher = str(choices.get("hydra/sweeper")), str(choices.get("hydra/launcher"))
+    is_optuna = "optuna" in str(cfg.hydra.sweeper.get("_target_", "")).lower()
+
+    # The sweepers' own rule: hydra.sweeper.params first, command-line overrides after (and winning).
+    params = OmegaConf.to_container(cfg.hydra.sweeper).get("params") or {}
+    sweep_args = parse([f"{k}={v}" for k, v in params.items()] + [o.input_line for o in task_args])
+    for o in sweep_args:
+        if o.is_sweep_override() and not o.is_discrete_sweep() and not is_optuna:
+            raise UsageError(
+                f"{o.input_line}: the {sweeper} sweeper takes lists (a,b,c), range(...) or choice(...); "
+                "interval(...) needs hydra/sweeper=optuna"
+            )
+    # interval(a, b) (optuna) is checked at both ends; every other sweep value is checked as is.
+    expanded = parse([_endpoints(o) if o.is_sweep_override() and not o.is_discrete_sweep() else o.input_line
+                      for o in sweep_args])  # fmt: skip
+    try:
+        combos = BasicSweeper.split_arguments(expanded, None)[0]
+    except HydraException as err:
+        raise UsageError(_first_line(err)) from None
+
+    checked = combos if len(combos) <= FULL_CHECK_LIMIT else _covering(combos)
+    objectives, outputs = set(), set()
+    for combo in checked:
+        try:
+            job_cfg = compose(combo)
+        except UsageError as err:
+            where = f" (job: {' '.join(combo)})" if len(combos) > 1 else ""
+            raise UsageError(f"{err}{where}") from None
+        objectives.add(job_cfg.sweep.objective)
+        outputs.add((job_cfg.results.dir, job_cfg.results.markdown))
+    if len(objectives) > 1:
+        raise UsageError(f"sweep.objective must be the same for every job; got {', '.join(sorted(objectives))}")
+    objective = objectives.pop()
+
+    sweep_dir = _fresh(Path(str(OmegaConf.select(cfg, "hydra.sweep.dir"))))
+    for results_dir, markdown in sorted(outputs):
+        runs.check_writable(Path(results_dir), Path(markdown))
+    runs.check_writable(sweep_dir, Path(cfg.results.markdown))
+
+    keep = [o.input_line for o in hydra_args if o.get_key_element() != "hydra.sweep.dir"]
+    arguments = [*keep, f"hydra.sweep.dir={_quote(str(sweep_dir))}"]
+    if is_optuna and not any(o.get_key_element() == "hydra.sweeper.direction" for o in hydra_args):
+        arguments.append(f"hydra.sweeper.direction={OBJECTIVES[objective]}")
+    arguments += [o.input_line for o in task_args]
+    target = str(cfg.hydra.sweeper.get("_target_", ""))
+    if is_optuna:  # optuna's grid sampler stops when the grid is done
+        grid = "GridSampler" in str(OmegaConf.select(cfg, "hydra.sweeper.sampler._target_"))
+        jobs = min(int(cfg.hydra.sweeper.n_trials), len(combos)) if grid else int(cfg.hydra.sweeper.n_trials)
+    else:
+        jobs = len(combos) if target.endswith("BasicSweeper") else None
+    return Plan(arguments, sweep_dir, sweeper, launcher, jobs, len(checked), objective)
+
+
+def run(the_plan: Plan) -> Outcome:
+    """Run Hydra's multirun as planned and collect every job's record."""
+    import hydra
+
+    from mila_bench.config import config_dir
+
+    main = hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")(task)
+    argv = sys.argv
+    # hydra.main is Hydra's public entry point and reads its command line from sys.argv.
+    sys.argv = [argv[0] if argv else "mila-bench", "--multirun", *the_plan.arguments]
+    code = 0
+    try:
+        main()
+    except SystemExit as stop:  # Hydra reports its own errors, then exits; the jobs' records still count
+        code = stop.code if isinstance(stop.code, int) else 1
+    finally:
+        sys.argv = argv
+    return Outcome(the_plan, read_jobs(the_plan.sweep_dir), code)
+
+
+def task(cfg) -> float | None:
+    """One sweep job: ``pipeline.train(cfg)``; returns the objective for the sweeper.
+
+    A failed job (or a non-finite objective) returns None, which optuna's sweeper records as a
+    failed trial and carries on (a NaN would stop it: optuna refuses NaN values).
+    """
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    from mila_bench.pipeline import train
+
+    hydra_cfg = HydraConfig.get()
+    job_dir = Path(hydra_cfg.runtime.output_dir)
+    objective = str(cfg.sweep.objective)
+    optimised = "optuna" in str(hydra_cfg.sweeper.get("_target_")).lower()
+    record: dict = {
+        "job": int(hydra_cfg.job.num),
+        "overrides": list(hydra_cfg.overrides.task),
+        "objective": objective,
+        "sweeper": str(hydra_cfg.runtime.choices.get("hydra/sweeper")),
+        "direction": _name(hydra_cfg.sweeper.get("direction")) if optimised else None,
+    }
+    with open_dict(cfg):
+        cfg.trainer.progress = False  # bars of jobs running side by side would interleave; one log line each instead
+        if cfg.trainer.get("threads") is None:
+            cfg.trainer.threads = job_threads(hydra_cfg.launcher)
+    label = f"job #{record['job']} ({' '.join(record['overrides'])})"
+    try:
+        result = train(cfg)
+    except Exception as err:  # one job's failure is recorded and reported at the end; the other jobs go on
+        message = str(err) if isinstance(err, UsageError) else f"{type(err).__name__}: {' '.join(str(err).split())}"
+        record.update(status="failed", error=message)
+        _write_record(job_dir, record)
+        if isinstance(err, UsageError):
+            log.error("%s failed: %s", label, message)
+        else:
+            log.exception("%s failed", label)
+        return None
+    value = float(result.summary["final"][objective])
+    record.update(status="completed", run_id=result.run_id, run_dir=str(result.run_dir), value=value)
+    _write_record(job_dir, record)
+    log.info("%s: %s = %.4f, run %s", label, objective, value, result.run_id)
+    return value if math.isfinite(value) else None
+
+
+def job_threads(launcher: Mapping) -> int | None:
+    """Torch CPU threads per job, so jobs side by side share the cores instead of fighting over them.
+
+    joblib: the cores divided by the parallel jobs; submitit: the job's ``cpus_per_task``, else 1
+    (local jobs all start at once; SLURM gives one CPU unless asked). Sequential: torch's default.
+    """
+    target = str(launcher.get("_target_", ""))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if target.endswith("JoblibLauncher"):
+        n_jobs = launcher.get("n_jobs", -1)
+        n_jobs = 1 if n_jobs is None else int(n_jobs)
+        workers = n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)  # joblib's meaning of -1, -2, ...
+        return max(1, cores // workers)
+    if "hydra_submitit_launcher" in target:
+        return int(launcher.get("cpus_per_task") or 1)
+    return None
+
+
+def read_jobs(sweep_dir: Path) -> list[dict]:
+    """The job records of a sweep folder, by job number."""
+    records = []
+    for path in sweep_dir.rglob(JOB_RECORD):
+        try:
+            records.append(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            continue  # a record being written right now, or damaged: it is counted as missing
+    return sorted(records, key=lambda r: r.get("job", -1))
+
+
+def sweep(overrides: Sequence[str], echo: Callable[[str], None]) -> Outcome:
+    """Plan, say what will run, run it, and say what happened (failures are left to the caller)."""
+    the_plan = plan(overrides)
+    size = f"{the_plan.jobs} jobs" if the_plan.jobs is not None else "jobs"
+    echo(
+        f"sweep: {size}, sweeper {the_plan.sweeper}, launcher {the_plan.launcher}, objective {the_plan.objective}; "
+        f"{the_plan.checked} combination{'s' if the_plan.checked != 1 else ''} checked; "
+        f"Hydra's outputs in {the_plan.sweep_dir}"
+    )
+    outcome = run(the_plan)
+    done = len(outcome.records) - len(outcome.failed)
+    echo(
+        f"sweep: {done} completed, {len(outcome.failed)} failed"
+        + (f", {outcome.missing} without a record" if outcome.missing else "")
+        + "; runs recorded as by `mila-bench train`; `mila-bench report` for mean ± std over seeds"
+    )
+    return outcome
+
+
+def failure_line(outcome: Outcome) -> str | None:
+    """One line naming the failed jobs, or None when every job completed."""
+    parts = [f"#{r['job']} ({' '.join(r['overrides'])}): {r.get('error', 'failed')}" for r in outcome.failed]
+    if outcome.missing:
+        parts.append(f"{outcome.missing} job(s) left no record (see {outcome.plan.sweep_dir})")
+    if outcome.hydra_exit and not parts:
+        parts.append(f"Hydra stopped with exit code {outcome.hydra_exit} (its message is above)")
+    if not parts:
+        return None
+    total = outcome.plan.jobs if outcome.plan.jobs is not None else len(outcome.records)
+    return f"{len(outcome.failed) + outcome.missing} of {total} sweep jobs failed: " + "; ".join(parts)
+
+
+def _name(direction: object) -> str:
+    """optuna's direction as text: ``maximize``, not ``Direction.maximize`` (lists for several objectives)."""
+    if isinstance(direction, (list, tuple)) or type(direction).__name__ == "ListConfig":
+        return ", ".join(_name(d) for d in direction)
+    return str(getattr(direction, "name", direction))
+
+
+def _first_value(override) -> str:
+    """The override with a sweep replaced by its first value (to compose Hydra's own config once)."""
+    if not override.is_sweep_override():
+        return override.input_line
+    key = override.get_key_element()
+    if override.is_discrete_sweep():
+        return f"{key}={next(iter(override.sweep_string_iterator()))}"
+    return f"{key}={override.value().start}"
+
+
+def _endpoints(override) -> str:
+    value = override.value()
+    return f"{override.get_key_element()}={value.start},{value.end}"
+
+
+def _covering(combos: list[list[str]]) -> list[list[str]]:
+    """Combinations that together contain every swept value at least once."""
+    seen: set[str] = set()
+    chosen = []
+    for combo in combos:
+        if not seen.issuperset(combo):
+            chosen.append(combo)
+            seen.update(combo)
+    return chosen
+
+
+def _fresh(path: Path) -> Path:
+    """``path``, or ``path-2``, ``path-3``... when a sweep started in the same second already has it."""
+    candidate, n = path, 2
+    while candidate.exists():
+        candidate, n = path.with_name(f"{path.name}-{n}"), n + 1
+    return candidate
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "\\'") + "'"
+
+
+def _write_record(job_dir: Path, record: dict) -> None:
+    from mila_bench.files import atomic_write
+
+    text = json.dumps(record, indent=2) + "\n"
+    atomic_write(job_dir / JOB_RECORD, lambda f: f.write(text), binary=False)

@@ -1,0 +1,164 @@
+"""The fused Mila kernel: numerics of both paths, memory saved for backward, learnable β."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mila_bench import fused_mila
+from mila_bench.activations import Activation, activation_factory, mish
+
+
+@pytest.fixture
+def impl():
+    """Switch kernels for one test, restoring 'auto' after."""
+    yield fused_mila.set_impl
+    fused_mila.set_impl("auto")
+
+
+def reference(x: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """float64 Mila and d/dx from the textbook formulas (torch's own softplus/tanh/sigmoid)."""
+    x = x.double()
+    z = x + beta
+    t = torch.tanh(torch.logaddexp(torch.zeros_like(z), z))
+    return x * t, t + x * (1 - t * t) * torch.sigmoid(z)
+
+
+def extreme_inputs(n: int = 1 << 17) -> torch.Tensor:
+    """Normal values plus the extremes, at a size where the compiled path would be taken."""
+    edges = torch.tensor([-1e4, -1e3, -100.0, -30.0, -20.0, -1.0, 0.0, 1e-6, 1.0, 19.5, 20.0, 25.0, 100.0, 1e4])
+    return torch.cat([edges, torch.randn(n - len(edges), generator=torch.Generator().manual_seed(0)) * 4])
+
+
+def check_against_reference(x: torch.Tensor, beta: float) -> None:
+    leaf = x.clone().requires_grad_()
+    out = fused_mila.fused_mila(leaf, beta)
+    out.backward(torch.ones_like(out))
+    value, slope = reference(x, beta)
+    assert torch.isfinite(out).all() and torch.isfinite(leaf.grad).all()
+    # relative error, or absolute where the reference is below 1 in magnitude (the derivative
+    # crosses zero, and in the far negative tail float32's rounding of x + β alone is ~1e-6 relative)
+    torch.testing.assert_close(out.double(), value, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(leaf.grad.double(), slope, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("beta", [-5.0, -0.25, 0.0, 1.5, 5.0])
+def test_eager_kernel_matches_float64_reference(impl, beta: float) -> None:
+    impl("eager")
+    check_against_reference(extreme_inputs(), beta)
+
+
+@pytest.mark.parametrize("beta", [-5.0, -0.25, 0.0, 5.0])
+def test_compiled_kernel_matches_float64_reference(impl, beta: float) -> None:
+    impl("compiled")
+    check_against_reference(extreme_inputs(), beta)
+
+
+def test_only_the_input_is_saved_for_backward(impl) -> None:
+    x = torch.randn(4096, requires_grad=True)
+    saved: list[torch.Tensor] = []
+    for kernels in ("eager", "compiled"):
+        impl(kernels)
+        saved.clear()
+        with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+            fused_mila.fused_mila(x, -0.25)
+        assert len(saved) == 1 and saved[0].data_ptr() == x.data_ptr(), kernels
+    saved.clear()
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        x * torch.tanh(F.softplus(x - 0.25))  # the naive expression, for contrast
+    assert sum(t.numel() for t in saved) >= 3 * x.numel()
+
+
+def test_gradcheck_in_float64_including_beta(impl) -> None:
+    impl("eager")
+    x = (torch.rand(40, dtype=torch.float64) * 12 - 6).requires_grad_()
+    beta = torch.tensor(-0.25, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(fused_mila.fused_mila, (x, beta))
+    assert torch.autograd.gradcheck(lambda v: fused_mila.fused_mila(v, 1.5), (x,))
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_on_cpu(impl, dtype: torch.dtype) -> None:
+    impl("eager")
+    x = torch.linspace(-30, 30, 2001)
+    leaf = x.to(dtype).requires_grad_()
+    out = fused_mila.fused_mila(leaf, -0.25)
+    out.sum().backward()
+    assert out.dtype == dtype and leaf.grad.dtype == dtype
+    value, slope = reference(leaf.detach().float(), -0.25)  # exact maths at the rounded inputs
+    tol = {"rtol": 1e-2, "atol": 1e-2} if dtype == torch.bfloat16 else {"rtol": 2e-3, "atol": 2e-3}
+    torch.testing.assert_close(out.double(), value, **tol)
+    torch.testing.assert_close(leaf.grad.double(), slope, **tol)
+
+
+def test_auto_compiles_only_after_enough_work(impl, monkeypatch) -> None:
+    calls = []
+    monkeypatch.setattr(fused_mila, "_compiled", {})
+    monkeypatch.setattr(fused_mila, "_eager_elements", 0)
+    monkeypatch.setattr(fused_mila, "COMPILE_AFTER_ELEMENTS", 3 * 70_000)
+    monkeypatch.setattr(fused_mila, "_compiled_kernel", lambda kind: calls.append(kind) or getattr(fused_mila, f"_{kind}"))
+    impl("auto")
+    small, large = torch.randn(100), torch.randn(70_000)
+    for _ in range(10):
+        fused_mila.fused_mila(small, 0.5)
+    assert calls == []  # small tensors never count
+    fused_mila.fused_mila(large, 0.5)
+    fused_mila.fused_mila(large, 0.5)
+    assert calls == []
+    fused_mila.fused_mila(large, 0.5)  # the third large call crosses the threshold
+    assert calls == ["forward"]
+
+
+def test_auto_falls_back_to_eager_when_compiling_fails(impl, monkeypatch) -> None:
+    def broken(*args):
+        raise RuntimeError("no C++ compiler")
+
+    monkeypatch.setattr(fused_mila, "_compiled_kernel", lambda kind: broken)
+    monkeypatch.setattr(fused_mila, "_compile_failed", False)
+    monkeypatch.setattr(fused_mila, "_eager_elements", 10**12)
+    impl("auto")
+    x = torch.randn(1 << 17)
+    torch.testing.assert_close(fused_mila.fused_mila(x, 0.0), F.mish(x), rtol=1e-6, atol=1e-7)
+    assert fused_mila._compile_failed
+    impl("compiled")
+    with pytest.raises(RuntimeError, match="no C\\+\\+ compiler"):
+        fused_mila.fused_mila(x, 0.0)
+
+
+def test_mish_uses_the_fused_kernel_only_where_it_is_compiled(impl) -> None:
+    x = torch.randn(1 << 17) * 4
+    impl("eager")
+    assert torch.equal(mish(x), F.mish(x))  # the native kernel
+    impl("compiled")
+    torch.testing.assert_close(mish(x), F.mish(x), rtol=1e-6, atol=1e-6)
+
+
+def test_learnable_beta_is_a_trained_parameter() -> None:
+    make = activation_factory({"name": "mila", "beta": -0.25, "learnable_beta": True, "beta_init": 1.0})
+    first, second = make(), make()
+    assert [n for n, _ in first.named_parameters()] == ["learned.beta"]
+    assert first.learned["beta"] is not second.learned["beta"]  # one per module
+    assert first.params == {"beta": 1.0}
+    x = torch.randn(256)
+    optimizer = torch.optim.SGD(first.parameters(), lr=0.1)
+    loss = (first(x) - x).pow(2).mean()  # pulls the curve toward the identity: β should grow
+    loss.backward()
+    assert first.learned["beta"].grad is not None and first.learned["beta"].grad.item() < 0
+    optimizer.step()
+    assert first.params["beta"] > 1.0
+
+
+def test_learned_beta_gradient_matches_autograd_of_the_naive_form() -> None:
+    x = torch.randn(500, dtype=torch.float64)
+    beta = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
+    (fused_mila.fused_mila(x, beta) * x.cos()).sum().backward()
+    ours = beta.grad.clone()
+    beta.grad = None
+    (x * torch.tanh(F.softplus(x + beta)) * x.cos()).sum().backward()
+    torch.testing.assert_close(ours, beta.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_prelu_alpha_is_always_learned() -> None:
+    module = Activation("prelu")
+    assert [n for n, _ in module.named_parameters()] == ["learned.alpha"] and module.params == {"alpha": 0.0}

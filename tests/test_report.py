@@ -1,0 +1,216 @@
+"""`mila-bench report` on hand-made run records: statistics checked against values computed here."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+from scipy import stats
+
+from conftest import run_cli
+from mila_bench import runs
+from mila_bench.config import compose
+from mila_bench.errors import UsageError
+from mila_bench.report import build
+
+SECTION = "## fashion_mnist · mlp"
+# (overrides, seed, final top-1, test loss): relu and mila β=0.5 three seeds each, mila β=1 two
+RECORDS = [
+    (["activation=relu"], 0, 0.8012, 0.52), (["activation=relu"], 1, 0.8133, 0.50), (["activation=relu"], 2, 0.8071, 0.51),
+    (["activation.beta=0.5"], 0, 0.8420, 0.44), (["activation.beta=0.5"], 1, 0.8498, 0.43), (["activation.beta=0.5"], 2, 0.8377, 0.45),
+    (["activation.beta=1"], 0, 0.8105, 0.49), (["activation.beta=1"], 1, 0.8010, 0.50),
+]  # fmt: skip
+
+
+def make_run(results: Path, overrides: list[str], seed: int, top1: float, loss: float, **extra: object) -> str:
+    """A run record as pipeline.train writes it, with the given final metrics and two epochs of curves."""
+    cfg = compose([*overrides, f"seed={seed}", "trainer.epochs=2"])
+    act = OmegaConf.to_container(cfg.activation)
+    params = {"beta": act["beta"]} if "beta" in act else {}
+    run_id = f"20260101-000000-fashion_mnist-mlp-{cfg.activation.name}-s{seed}-{len(list(results.glob('*'))):06d}"
+    final = {"epoch": 2, "test_loss": loss, "top1": top1, "top3": min(1.0, top1 + 0.1), "top5": min(1.0, top1 + 0.15)}
+    summary = {
+        "run_id": run_id, "status": "completed", "dataset": "fashion_mnist", "model": "mlp", "initialization": "class",
+        "model_config": OmegaConf.to_container(cfg.model), "activation": cfg.activation.name, "activation_params": params,
+        "learnable_beta": False, "learned": {}, "seed": seed, "epochs": 2, "train_seconds": 1.5, "final": final, **extra,
+    }  # fmt: skip
+    folder = results / run_id
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    (folder / "summary.json").write_text(json.dumps(summary))
+    first = {**final, "epoch": 1, "top1": top1 - 0.05, "test_loss": loss + 0.1}
+    import pandas as pd
+
+    pd.DataFrame([first, final]).to_csv(folder / "metrics.csv", index=False)
+    return run_id
+
+
+@pytest.fixture
+def records(tmp_path: Path) -> Path:
+    results = tmp_path / "results"
+    results.mkdir()
+    for overrides, seed, top1, loss in RECORDS:
+        make_run(results, overrides, seed, top1, loss)
+    return tmp_path
+
+
+def table(text: str, heading: str) -> list[dict[str, str]]:
+    lines = text.splitlines()
+    at = lines.index(heading)
+    while not lines[at].startswith("|"):
+        at += 1
+    rows = []
+    while at < len(lines) and lines[at].startswith("|"):
+        rows.append([c.strip() for c in lines[at].strip().strip("|").split("|")])
+        at += 1
+    return [dict(zip(rows[0], r)) for r in rows[2:]]
+
+
+def welch_p(a: list[float], b: list[float]) -> float:
+    """Welch's t-test written out: t with the Welch–Satterthwaite degrees of freedom, two-sided."""
+    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
+    t = (statistics.fmean(a) - statistics.fmean(b)) / math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    return 2 * stats.t.sf(abs(t), df)
+
+
+def test_mean_std_and_p_values_match_independent_computation(records: Path) -> None:
+    build(records / "results", records / "Results.md")
+    rows = {r["β"]: r for r in table((records / "Results.md").read_text(), SECTION)}
+    assert list(rows) == ["0.5", "1", "—"]  # mila β 0.5, mila β 1, relu
+    given = {"0.5": ["activation.beta=0.5"], "1": ["activation.beta=1"], "—": ["activation=relu"]}
+    groups = {beta: [r for r in RECORDS if r[0] == overrides] for beta, overrides in given.items()}
+    relu = [100 * r[2] for r in groups["—"]]
+    for beta, row in rows.items():
+        top1, loss = [100 * r[2] for r in groups[beta]], [r[3] for r in groups[beta]]
+        assert row["n"] == str(len(top1))
+        mean, std = row["Top-1 (%)"].strip("*").split(" ± ")
+        assert float(mean) == pytest.approx(statistics.fmean(top1), abs=0.005)
+        assert float(std) == pytest.approx(statistics.stdev(top1), abs=0.005)
+        mean, std = row["Test loss"].strip("*").split(" ± ")
+        assert float(mean) == pytest.approx(statistics.fmean(loss), abs=5e-5)
+        assert float(std) == pytest.approx(statistics.stdev(loss), abs=5e-5)
+        if beta == "—":
+            assert row["p vs relu (Top-1)"] == "baseline"
+            continue
+        expected = welch_p(top1, relu)
+        cell = row["p vs relu (Top-1)"]
+        assert float(cell.split()[0]) == pytest.approx(expected, rel=0.005)
+        assert cell.endswith("(n.s.)") == (expected >= 0.05)
+    # β 0.5 beats relu clearly; β 1 does not: one significant, one marked n.s.
+    assert not rows["0.5"]["p vs relu (Top-1)"].endswith("(n.s.)") and rows["1"]["p vs relu (Top-1)"].endswith("(n.s.)")
+    # best mean per column in bold: highest accuracy (β 0.5), lowest loss (β 0.5)
+    assert [b for b, r in rows.items() if r["Top-1 (%)"].startswith("**")] == ["0.5"]
+    assert [b for b, r in rows.items() if r["Test loss"].startswith("**")] == ["0.5"]
+
+
+def test_diverged_and_unfinished_runs_are_listed_apart(records: Path) -> None:
+    results = records / "results"
+    nan_run = make_run(results, ["activation.beta=0.5"], 3, 0.1, float("nan"))
+    stopped = make_run(results, ["activation.beta=0.5"], 4, 0.9, 0.3, status="diverged")
+    build(results, records / "Results.md")
+    text = (records / "Results.md").read_text()
+    rows = {r["β"]: r for r in table(text, SECTION)}
+    assert rows["0.5"]["n"] == "3"  # the two extra runs are not averaged in
+    expected = statistics.fmean(100 * r[2] for r in RECORDS if r[0] == ["activation.beta=0.5"])
+    assert float(rows["0.5"]["Top-1 (%)"].strip("*").split(" ± ")[0]) == pytest.approx(expected, abs=0.005)
+    listed = text.split("Not averaged")[1].split("Runs (")[0]
+    assert f"`{nan_run}`" in listed and "test_loss not finite" in listed
+    assert f"`{stopped}`" in listed and "status diverged" in listed
+
+
+def test_report_is_idempotent_and_draws_linked_figures(records: Path) -> None:
+    md, figures = records / "Results.md", records / "results" / "figures"
+    build(records / "results", md)
+    first = md.read_text()
+    pngs = {p.name: p.read_bytes() for p in figures.glob("*.png")}
+    assert sorted(pngs) == ["report-fashion-mnist-mlp-beta.png", "report-fashion-mnist-mlp-curves.png"]
+    assert all(data.startswith(b"\x89PNG") for data in pngs.values())
+    for name in pngs:
+        assert f"](results/figures/{name})" in first
+    build(records / "results", md)
+    assert md.read_text() == first
+    assert {p.name: p.read_bytes() for p in figures.glob("*.png")} == pngs
+
+
+def test_rows_appended_after_a_report_land_in_the_run_table(records: Path) -> None:
+    md = records / "Results.md"
+    build(records / "results", md)
+    new = make_run(records / "results", ["activation=relu"], 3, 0.8200, 0.49)
+    summary = json.loads((records / "results" / new / "summary.json").read_text())
+    from mila_bench.pipeline import results_row, section_name
+
+    runs.append_row(md, section_name(summary), results_row(summary))  # what train does when a run finishes
+    run_table = md.read_text().split("Runs (")[1]
+    assert run_table.count("| 20260101-") == len(RECORDS) + 1 and new in run_table
+    assert table(md.read_text(), SECTION)[-1]["n"] == "3"  # the summary is refreshed by the next report
+    build(records / "results", md)
+    assert table(md.read_text(), SECTION)[-1]["n"] == "4"
+
+
+def test_other_sections_are_kept_and_settings_are_not_pooled(records: Path) -> None:
+    md = records / "Results.md"
+    md.write_text(
+        "# Results\n\nmy notes\n\n## Reproduction · cifar10-resnet20-v1\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+        "## gone · mlp\n\n" + "\n".join(runs.render_table([{"Activation": "x", "Run": "deleted-run"}])) + "\n"
+    )
+    make_run(records / "results", ["activation=relu", "optimizer.lr=0.001"], 0, 0.7, 0.6)
+    build(records / "results", md)
+    text = md.read_text()
+    assert text.startswith("# Results\n\nmy notes\n")
+    assert "## Reproduction · cifar10-resnet20-v1\n\n| a | b |\n|---|---|\n| 1 | 2 |\n" in text
+    assert "## gone · mlp" not in text and "deleted-run" not in text  # a run table whose runs no longer exist
+    rows = table(text, SECTION)
+    assert [(r["Activation"], r["Other settings"], r["n"]) for r in rows if r["Activation"] == "relu"] == [
+        ("relu", "optimizer.lr=0.001", "1"),
+        ("relu", "optimizer.lr=0.003", "3"),
+    ]
+    # each row is compared with the relu of its own settings
+    assert [r["p vs relu (Top-1)"] for r in rows if r["Activation"] == "relu"] == ["baseline", "baseline"]
+
+
+def test_baseline_can_be_any_activation_and_beta(records: Path) -> None:
+    build(records / "results", records / "Results.md", baseline="mila:1")
+    rows = {r["β"]: r for r in table((records / "Results.md").read_text(), SECTION)}
+    assert rows["1"]["p vs mila:1 (Top-1)"] == "baseline" and rows["0.5"]["p vs mila:1 (Top-1)"] != "baseline"
+    for bad, message in (("gelu", "unknown baseline activation 'gelu'"), ("mila:abc", "not a finite number")):
+        with pytest.raises(UsageError, match=message):
+            build(records / "results", records / "Results.md", baseline=bad)
+
+
+def test_optuna_sweep_folders_get_a_section(records: Path) -> None:
+    folder = records / "results" / "sweeps" / "20260101-000000"
+    for job, (beta, value) in enumerate([(0.25, 0.83), (1.5, 0.81)]):
+        (folder / str(job)).mkdir(parents=True)
+        record = {"job": job, "overrides": [f"activation.beta={beta}"], "objective": "top1", "direction": "maximize",
+                  "status": "completed", "run_id": f"run-{job}", "value": value}  # fmt: skip
+        (folder / str(job) / "mila_bench_job.json").write_text(json.dumps(record))
+    (folder / "optimization_results.yaml").write_text("name: optuna\nbest_params:\n  activation.beta: 0.25\nbest_value: 0.83\n")
+    build(records / "results", records / "Results.md")
+    text = (records / "Results.md").read_text()
+    assert "**Best: activation.beta=0.25 → Top-1 83.00%**" in text
+    trials = table(text, "## Optuna search · 20260101-000000")
+    cells = [(t["Trial"], t["activation.beta"], t["Top-1 (%)"]) for t in trials]
+    assert cells == [("0", "0.25", "**83.00**"), ("1", "1.5", "81.00")]
+
+
+def test_report_command_writes_and_refuses_in_one_line(records: Path) -> None:
+    proc = run_cli(["report", "--baseline", "relu"], records)
+    assert proc.returncode == 0, proc.stderr
+    assert "Results.md: 1 section from 8 runs" in proc.stdout
+    before = (records / "Results.md").read_text()
+    for args in (["--baseline", "gelu"], ["--results", "nowhere"]):
+        bad = run_cli(["report", *args], records)
+        assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and bad.stderr.startswith("mila-bench: error: ")
+    assert (records / "Results.md").read_text() == before
+
+
+def test_a_value_written_differently_is_the_same_configuration(records: Path) -> None:
+    make_run(records / "results", ["activation.beta=1.0"], 2, 0.8050, 0.50)  # the others say activation.beta=1
+    build(records / "results", records / "Results.md")
+    rows = {r["β"]: r for r in table((records / "Results.md").read_text(), SECTION)}
+    assert list(rows) == ["0.5", "1", "—"] and rows["1"]["n"] == "3"

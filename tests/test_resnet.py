@@ -1,0 +1,116 @@
+"""ResNet v1/v2: parameter counts from the architecture, shapes, registry activations throughout, depths."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from mila_bench.activations import Activation, get_activation
+from mila_bench.config import compose
+from mila_bench.errors import UsageError
+from mila_bench.models import build_model
+from mila_bench.models.resnet import DEPTHS
+
+
+def conv(c_in: int, c_out: int, k: int) -> int:
+    return c_in * c_out * k * k + c_out  # Keras' Conv2D keeps its bias
+
+
+def bn(c: int) -> int:
+    return 2 * c  # trainable γ and β
+
+
+def expected_v1(depth: int, classes: int) -> int:
+    """Stem conv-BN, per block two 3×3 conv-BN (+1×1 projection where the width changes), dense."""
+    n = (depth - 2) // 6
+    total, c_in = conv(3, 16, 3) + bn(16), 16
+    for width in (16, 32, 64):
+        for _ in range(n):
+            total += conv(c_in, width, 3) + bn(width) + conv(width, width, 3) + bn(width)
+            total += conv(c_in, width, 1) if c_in != width else 0
+            c_in = width
+    return total + 64 * classes + classes
+
+
+def expected_v2(depth: int, classes: int) -> int:
+    """Stem conv-BN, per block BN-1×1, BN-3×3, BN-1×1 (the first block has no leading BN) + projection, BN, dense."""
+    n = (depth - 2) // 9
+    total, c_in, first = conv(3, 16, 3) + bn(16), 16, True
+    for c_mid, c_out in ((16, 64), (64, 128), (128, 256)):
+        for i in range(n):
+            total += (0 if first else bn(c_in)) + conv(c_in, c_mid, 1)
+            total += bn(c_mid) + conv(c_mid, c_mid, 3) + bn(c_mid) + conv(c_mid, c_out, 1)
+            total += conv(c_in, c_out, 1) if i == 0 else 0
+            c_in, first = c_out, False
+    return total + bn(256) + 256 * classes + classes
+
+
+def resnet(depth: int, version: int, classes: int = 10, activation: str = "mila", **params: float) -> nn.Module:
+    torch.manual_seed(0)
+    cfg = {"name": "resnet", "depth": depth, "version": version, "kernel_l2": 1e-4}
+    return build_model(cfg, lambda: get_activation(activation, **params), (3, 32, 32), classes)
+
+
+def count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_resnet20_v1_has_the_published_size() -> None:
+    model = resnet(20, 1)
+    assert count(model) == expected_v1(20, 10)
+    assert 0.26e6 < count(model) < 0.28e6  # "ResNet20 v1: 0.27 M"
+    # The Keras example's summary counts BN moving statistics too: 274,442 in total.
+    moving = sum(m.running_mean.numel() + m.running_var.numel() for m in model.modules() if isinstance(m, nn.BatchNorm2d))
+    assert count(model) + moving == 274_442
+
+
+@pytest.mark.parametrize(("version", "depth"), [(v, d) for v, ds in DEPTHS.items() for d in ds])
+def test_parameter_counts_follow_the_architecture(version: int, depth: int) -> None:
+    for classes in (10, 100):
+        with torch.device("meta"):  # shapes only: no memory, no initialisation work
+            model = resnet(depth, version, classes)
+        assert count(model) == (expected_v1 if version == 1 else expected_v2)(depth, classes)
+
+
+@pytest.mark.parametrize(("version", "depth", "activations"), [(1, 20, 1 + 6 * 3), (1, 32, 1 + 6 * 5), (2, 20, 1 + 9 * 2)])
+def test_output_shapes_and_registry_activations_throughout(version: int, depth: int, activations: int) -> None:
+    for classes in (10, 100):
+        model = resnet(depth, version, classes, "mila", beta=0.5)
+        model.train()
+        assert model(torch.randn(4, 3, 32, 32)).shape == (4, classes)
+        model.eval()
+        assert model(torch.randn(2, 3, 32, 32)).shape == (2, classes)
+    acts = [m for m in model.modules() if isinstance(m, Activation)]
+    assert len(acts) == activations  # v1: stem + 2 per block; v2: stem + 3 per block - 1 (first block) + head
+    assert len({id(a) for a in acts}) == len(acts)  # a fresh module each time
+    assert all(a.name == "mila" and a.params == {"beta": 0.5} for a in acts)
+    assert not any(isinstance(m, (nn.ReLU, nn.SiLU, nn.Mish)) for m in model.modules())
+
+
+def test_activation_changes_every_layer_output() -> None:
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        a, b = resnet(20, 2, activation="mila").eval()(x), resnet(20, 2, activation="relu").eval()(x)
+    assert not torch.allclose(a, b)
+
+
+@pytest.mark.parametrize(("version", "depth", "allowed"), [(1, 21, "20, 32, 44, 56, 110, 164"), (2, 32, "20, 56, 110, 164")])
+def test_wrong_depth_is_one_line_listing_the_valid_ones(version: int, depth: int, allowed: str) -> None:
+    with pytest.raises(UsageError) as err:
+        resnet(depth, version)
+    assert f"model.depth={depth}" in str(err.value) and allowed in str(err.value)
+    with pytest.raises(UsageError, match=allowed):
+        compose(["model=resnet", f"model.version={version}", f"model.depth={depth}"])
+    with pytest.raises(UsageError, match="allowed: 1, 2"):
+        compose(["model=resnet", "model.version=3"])
+
+
+def test_kernel_l2_becomes_weight_decay_on_conv_kernels_only() -> None:
+    model = resnet(20, 1)
+    kernels, rest = model.param_groups(weight_decay=0.0)
+    assert kernels["weight_decay"] == pytest.approx(2e-4) and rest["weight_decay"] == 0.0
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert {id(p) for p in kernels["params"]} == {id(m.weight) for m in convs}
+    everything = [*kernels["params"], *rest["params"]]
+    assert len(everything) == len(list(model.parameters())) and {id(p) for p in everything} == {id(p) for p in model.parameters()}
