@@ -9,9 +9,15 @@ import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
+
+if TYPE_CHECKING:
+    import torch
+
+    from mila_bench.data import Dataset
 
 from mila_bench.engine import EpochMetrics
 
@@ -35,9 +41,7 @@ def train(cfg: DictConfig, on_epoch: Callable[[EpochMetrics], None] | None = Non
     from mila_bench import activations, runs
     from mila_bench.config import validate
     from mila_bench.data import load_dataset
-    from mila_bench.engine import build_optimizer, fit, seed_everything, select_device
-    from mila_bench.models import build_model
-    from mila_bench.schedules import build_scheduler
+    from mila_bench.engine import select_device
 
     validate(cfg)
     results_dir, markdown = Path(cfg.results.dir), Path(cfg.results.markdown)
@@ -50,34 +54,10 @@ def train(cfg: DictConfig, on_epoch: Callable[[EpochMetrics], None] | None = Non
     data.train, data.test = data.train.to(device), data.test.to(device)
 
     act_name = cfg.activation.name
-    make_activation = activations.activation_factory(cfg.activation)
-    act_params = make_activation().params
-    generator = seed_everything(cfg.seed)
-    model = build_model(
-        cfg.model, make_activation, data.input_shape, data.num_classes
-    ).to(device)
-    # Models with per-parameter decay (ResNet's Keras-style kernel L2) give their own groups.
-    param_groups = getattr(model, "param_groups", None)
-    params = param_groups(cfg.optimizer.get("weight_decay", 0.0)) if param_groups else model.parameters()
-    optimizer = build_optimizer(cfg.optimizer, params)
-    scheduler = build_scheduler(cfg.get("scheduler"), optimizer, cfg.trainer.epochs)
+    act_params = activations.activation_factory(cfg.activation)().params
     amp, compiled = bool(cfg.trainer.get("amp", False)), bool(cfg.trainer.get("compile", False))
-
     started = time.time()
-    history = fit(
-        model,
-        data,
-        optimizer,
-        epochs=cfg.trainer.epochs,
-        batch_size=cfg.trainer.batch_size,
-        eval_batch_size=cfg.trainer.eval_batch_size,
-        generator=generator,
-        progress=cfg.trainer.progress,
-        on_epoch=on_epoch,
-        scheduler=scheduler,
-        amp=amp,
-        compiled=compiled,
-    )
+    model, history = fit_model(cfg, data, device, cfg.seed, on_epoch)
 
     run_id = runs.new_run_id(data.name, cfg.model.name, act_name, cfg.seed)
     final = history[-1]
@@ -111,6 +91,41 @@ def train(cfg: DictConfig, on_epoch: Callable[[EpochMetrics], None] | None = Non
     )
     runs.append_row(markdown, section_name(summary), results_row(summary))
     return RunResult(run_id, run_dir, history, summary)
+
+
+def fit_model(
+    cfg: DictConfig, data: Dataset, device: torch.device, seed: int, on_epoch: Callable[[EpochMetrics], None] | None = None
+) -> tuple[torch.nn.Module, list[EpochMetrics]]:
+    """Build the configured model (with its activation), optimizer and schedule, seeded with
+    ``seed``, and train it on ``data``. This is the part of a run that ``train`` records and
+    the analysis studies reuse unrecorded; returns (model, per-epoch metrics)."""
+    from mila_bench import activations
+    from mila_bench.engine import build_optimizer, fit, seed_everything
+    from mila_bench.models import build_model
+    from mila_bench.schedules import build_scheduler
+
+    make_activation = activations.activation_factory(cfg.activation)
+    generator = seed_everything(seed)
+    model = build_model(cfg.model, make_activation, data.input_shape, data.num_classes).to(device)
+    # Models with per-parameter decay (ResNet's Keras-style kernel L2) give their own groups.
+    param_groups = getattr(model, "param_groups", None)
+    params = param_groups(cfg.optimizer.get("weight_decay", 0.0)) if param_groups else model.parameters()
+    optimizer = build_optimizer(cfg.optimizer, params)
+    history = fit(
+        model,
+        data,
+        optimizer,
+        epochs=cfg.trainer.epochs,
+        batch_size=cfg.trainer.batch_size,
+        eval_batch_size=cfg.trainer.eval_batch_size,
+        generator=generator,
+        progress=cfg.trainer.progress,
+        on_epoch=on_epoch,
+        scheduler=build_scheduler(cfg.get("scheduler"), optimizer, cfg.trainer.epochs),
+        amp=bool(cfg.trainer.get("amp", False)),
+        compiled=bool(cfg.trainer.get("compile", False)),
+    )
+    return model, history
 
 
 def section_name(summary: dict) -> str:

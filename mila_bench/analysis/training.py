@@ -2,8 +2,7 @@
 
 Each study trains one model per (activation, seed[, depth]) the way a ``train`` run does:
 config composed by Hydra and checked by ``config.validate``, data from ``load_dataset``,
-model from ``build_model``, then ``seed_everything``, ``build_optimizer`` and
-``engine.fit``. Study runs are not recorded in ``results/<run>`` or ``Results.md``: a
+then ``pipeline.fit_model`` (the same model, optimizer, schedule and ``engine.fit``). Study runs are not recorded in ``results/<run>`` or ``Results.md``: a
 study's output is its figure and CSV.
 """
 
@@ -57,34 +56,9 @@ def prepare(variants: Iterable[Variant], overrides: Sequence[str]) -> Study:
 
 
 def train_one(study: Study, choice: ActivationChoice, seed: int, extra: Sequence[str] = ()):
-    """Train ``choice``'s model (variant ``extra``) under ``seed`` as ``pipeline.train`` would; return it.
+    """Train ``choice``'s model (variant ``extra``) under ``seed`` exactly as ``pipeline.train``
+    does (same ``fit_model``), without recording it; return the model."""
+    from mila_bench.pipeline import fit_model
 
-    Model, activation, optimizer, schedule and precision come from the composed config
-    through the same builders ``pipeline.train`` uses; only the recording is left out.
-    """
-    from mila_bench.activations import activation_factory
-    from mila_bench.engine import build_optimizer, fit, seed_everything
-    from mila_bench.models import build_model
-    from mila_bench.schedules import build_scheduler
-
-    cfg = study.config(choice, extra)
-    make_activation = activation_factory(cfg.activation)
-    generator = seed_everything(seed)
-    model = build_model(cfg.model, make_activation, study.data.input_shape, study.data.num_classes).to(study.device)
-    param_groups = getattr(model, "param_groups", None)
-    params = param_groups(cfg.optimizer.get("weight_decay", 0.0)) if param_groups else model.parameters()
-    optimizer = build_optimizer(cfg.optimizer, params)
-    fit(
-        model,
-        study.data,
-        optimizer,
-        epochs=cfg.trainer.epochs,
-        batch_size=cfg.trainer.batch_size,
-        eval_batch_size=cfg.trainer.eval_batch_size,
-        generator=generator,
-        progress=cfg.trainer.progress,
-        scheduler=build_scheduler(cfg.get("scheduler"), optimizer, cfg.trainer.epochs),
-        amp=bool(cfg.trainer.get("amp", False)),
-        compiled=bool(cfg.trainer.get("compile", False)),
-    )
+    model, _ = fit_model(study.config(choice, extra), study.data, study.device, seed)
     return model
