@@ -98,7 +98,7 @@ def validate(cfg: DictConfig) -> None:
     from mila_bench.schedules import check_scheduler
 
     check_scheduler(cfg.get("scheduler"))
-    for key in ("trainer.amp", "trainer.compile", "dataset.verify", "dataset.flip"):
+    for key in ("trainer.amp", "trainer.compile", "trainer.resume", "trainer.deterministic", "dataset.verify", "dataset.flip"):
         _flag(cfg, key)
     if OmegaConf.select(cfg, "dataset.shift") is not None:
         _integer(cfg, "dataset.shift", minimum=0)

@@ -41,6 +41,14 @@ class EpochMetrics:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
+class Diverged(Exception):
+    """The training loss became NaN or infinite; carries where, and the epochs completed before."""
+
+    def __init__(self, epoch: int, step: int, history: list[EpochMetrics]) -> None:
+        super().__init__(f"non-finite training loss at epoch {epoch}, step {step}")
+        self.epoch, self.step, self.history = epoch, step, history
+
+
 def select_device(name: str) -> torch.device:
     """``auto`` → cuda when available, else cpu; an explicit cuda without CUDA is an error."""
     if name == "auto":
@@ -128,6 +136,8 @@ def fit(
     scheduler: EpochScheduler | None = None,
     amp: bool = False,
     compiled: bool = False,
+    resume: dict | None = None,
+    on_checkpoint: Callable[[dict], None] | None = None,
 ) -> list[EpochMetrics]:
     """Train for ``epochs`` epochs, evaluating on the test split after each one.
 
@@ -135,7 +145,12 @@ def fit(
     on the data's device seeded from ``generator``. ``scheduler`` steps after each
     evaluation. ``amp`` (CUDA only) runs bf16 autocast with channels_last tensors;
     ``compiled`` trains and evaluates through ``torch.compile(model)``.
+
+    After each epoch ``on_checkpoint`` receives everything needed to continue bit for bit
+    (see ``checkpoints``); ``resume`` is such a checkpoint to continue from. A non-finite
+    loss stops training at that step with :class:`Diverged`.
     """
+    from mila_bench import checkpoints
     from tqdm.auto import tqdm
 
     device = data.train.labels.device
@@ -148,14 +163,24 @@ def fit(
         seed = int(torch.randint(0, 2**62, (), generator=generator))
         augment_generator = torch.Generator(device=device).manual_seed(seed)
     history: list[EpochMetrics] = []
+    generators = {"batches": generator, "augment": augment_generator}
+    first_epoch = 1
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(resume["scheduler"])
+        history = [EpochMetrics(**m) for m in resume["history"]]
+        checkpoints.restore_rng_state(resume["rng"], generators)
+        first_epoch = int(resume["epoch"]) + 1
     steps = -(-len(data.train) // batch_size)
-    for epoch in range(1, epochs + 1):
+    for epoch in range(first_epoch, epochs + 1):
         model.train()
         lr = scheduler.lr() if scheduler is not None else None
         start = time.perf_counter()
         loss_sum = torch.zeros((), device=device)
         with tqdm(total=steps, desc=f"epoch {epoch}/{epochs}", leave=False, disable=not progress) as bar:
-            for images, labels in data.train.batches(batch_size, generator):
+            for step, (images, labels) in enumerate(data.train.batches(batch_size, generator), start=1):
                 if augment_generator is not None:
                     images = data.augment(images, augment_generator)
                 if amp:
@@ -163,6 +188,8 @@ def fit(
                 optimizer.zero_grad(set_to_none=True)
                 with mixed_precision(amp):
                     loss = loss_fn(run_model(images), labels)
+                if not torch.isfinite(loss):
+                    raise Diverged(epoch, step, history)
                 loss.backward()
                 optimizer.step()
                 loss_sum += loss.detach()
@@ -180,6 +207,17 @@ def fit(
         if scheduler is not None:
             scheduler.step(metrics.test_loss)
         history.append(metrics)
+        if on_checkpoint is not None:
+            on_checkpoint(
+                {
+                    "epoch": epoch,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                    "history": [m.as_dict() for m in history],
+                    "rng": checkpoints.rng_state(generators),
+                }
+            )
         if on_epoch is not None:
             on_epoch(metrics)
     return history

@@ -22,3 +22,9 @@ class UsageError(Exception):
 def unknown_name(kind: str, name: object, allowed: Iterable[str]) -> UsageError:
     """Build the standard 'unknown X; allowed: ...' error."""
     return UsageError(f"unknown {kind} {name!r}; allowed: {', '.join(sorted(allowed))}")
+
+
+class RunDiverged(UsageError):
+    """Training stopped on a non-finite loss; its own exit code so scripts can tell."""
+
+    exit_code = 3

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -33,13 +35,17 @@ class RunResult:
 def train(cfg: DictConfig, on_epoch: Callable[[EpochMetrics], None] | None = None) -> RunResult:
     """Train and evaluate as ``cfg`` says, then record the run and its Results.md row.
 
-    Every check that can fail on user input runs before training starts, and nothing is
-    written to the results folder or Results.md unless the run completes.
+    Every check that can fail on user input runs before training starts. The run's folder is
+    created when training starts (status ``running``) and gets a checkpoint and the metrics
+    so far after every epoch, so ``trainer.resume=true`` can continue a killed run; the
+    Results.md row is written once, at completion. A diverged run is recorded as such.
     """
     import torch
 
-    from mila_bench import activations, runs
+    from mila_bench import activations, checkpoints, runs
     from mila_bench.config import validate
+    from mila_bench.engine import Diverged
+    from mila_bench.errors import RunDiverged
     from mila_bench.data import load_dataset
     from mila_bench.engine import select_device
 
@@ -53,52 +59,85 @@ def train(cfg: DictConfig, on_epoch: Callable[[EpochMetrics], None] | None = Non
     data = load_dataset(cfg.dataset)
     data.train, data.test = data.train.to(device), data.test.to(device)
 
+    if cfg.trainer.get("deterministic"):
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # what deterministic cuBLAS needs
+        torch.use_deterministic_algorithms(True)
+
     act_name = cfg.activation.name
     act_params = activations.activation_factory(cfg.activation)().params
     amp, compiled = bool(cfg.trainer.get("amp", False)), bool(cfg.trainer.get("compile", False))
-    started = time.time()
-    model, history = fit_model(cfg, data, device, cfg.seed, on_epoch)
+    resume = None
+    if cfg.trainer.get("resume"):
+        run_dir = runs.find_resumable(results_dir, cfg)
+        resume = checkpoints.load(run_dir / checkpoints.CHECKPOINT_NAME)
+        summary = json.loads((run_dir / "summary.json").read_text())
+        summary["resumed_from_epoch"] = [*summary.get("resumed_from_epoch", []), int(resume["epoch"])]
+        run_id = run_dir.name
+    else:
+        run_id = runs.new_run_id(data.name, cfg.model.name, act_name, cfg.seed)
+        summary = {
+            "run_id": run_id,
+            "status": "running",
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "dataset": data.name,
+            "data": data.info,
+            "model": cfg.model.name,
+            "initialization": cfg.model.get("initialization"),
+            "model_config": OmegaConf.to_container(cfg.model, resolve=True),
+            "scheduler": OmegaConf.to_container(cfg.scheduler, resolve=True) if cfg.get("scheduler") else None,
+            "amp": "bf16 autocast + channels_last" if amp and device.type == "cuda" else ("off (CPU)" if amp else "off"),
+            "compile": compiled,
+            "deterministic": bool(cfg.trainer.get("deterministic", False)),
+            "activation": act_name,
+            "activation_params": act_params,
+            "learnable_beta": bool(cfg.activation.get("learnable_beta", False)),
+            "seed": cfg.seed,
+            "epochs": cfg.trainer.epochs,
+            "device": str(device),
+            "versions": {"torch": torch.__version__, "python": platform.python_version()},
+        }
+        run_dir = runs.start_run(results_dir, run_id, OmegaConf.to_yaml(cfg, resolve=True), summary)
 
-    run_id = runs.new_run_id(data.name, cfg.model.name, act_name, cfg.seed)
-    final = history[-1]
-    train_seconds = sum(m.seconds for m in history)
-    summary = {
-        "run_id": run_id,
-        "status": "completed",
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-        "dataset": data.name,
-        "data": data.info,
-        "model": cfg.model.name,
-        "initialization": cfg.model.get("initialization"),
-        "model_config": OmegaConf.to_container(cfg.model, resolve=True),
-        "scheduler": OmegaConf.to_container(cfg.scheduler, resolve=True) if cfg.get("scheduler") else None,
-        "amp": "bf16 autocast + channels_last" if amp and device.type == "cuda" else ("off (CPU)" if amp else "off"),
-        "compile": compiled,
-        "activation": act_name,
-        "activation_params": act_params,
-        "learnable_beta": bool(cfg.activation.get("learnable_beta", False)),
-        "learned": activations.learned_values(model),
-        "seed": cfg.seed,
-        "epochs": cfg.trainer.epochs,
-        "device": str(device),
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "train_seconds": train_seconds,
-        "final": final.as_dict(),
-        "versions": {"torch": torch.__version__, "python": platform.python_version()},
-    }
-    run_dir = runs.write_run(
-        results_dir, run_id, OmegaConf.to_yaml(cfg, resolve=True), [m.as_dict() for m in history], summary
+    def save_checkpoint(state: dict) -> None:
+        runs.write_metrics(run_dir, state["history"])  # first: a checkpoint never runs ahead of its metrics
+        checkpoints.save(run_dir / checkpoints.CHECKPOINT_NAME, state)
+
+    try:
+        model, history = fit_model(cfg, data, device, cfg.seed, on_epoch, resume, save_checkpoint)
+    except Diverged as err:
+        summary.update(status="diverged", diverged={"epoch": err.epoch, "step": err.step})
+        runs.write_summary(run_dir, summary)
+        raise RunDiverged(
+            f"run diverged: non-finite training loss at epoch {err.epoch}, step {err.step} "
+            f"(optimizer.lr={cfg.optimizer.lr}); recorded as diverged in {run_dir}, no Results.md row"
+        ) from None
+
+    summary.update(
+        status="completed",
+        learned=activations.learned_values(model),
+        parameters=sum(p.numel() for p in model.parameters()),
+        train_seconds=sum(m.seconds for m in history),
+        final=history[-1].as_dict(),
+        checkpoint_bytes=(run_dir / checkpoints.CHECKPOINT_NAME).stat().st_size,
     )
+    runs.write_summary(run_dir, summary)
     runs.append_row(markdown, section_name(summary), results_row(summary))
     return RunResult(run_id, run_dir, history, summary)
 
 
 def fit_model(
-    cfg: DictConfig, data: Dataset, device: torch.device, seed: int, on_epoch: Callable[[EpochMetrics], None] | None = None
+    cfg: DictConfig,
+    data: Dataset,
+    device: torch.device,
+    seed: int,
+    on_epoch: Callable[[EpochMetrics], None] | None = None,
+    resume: dict | None = None,
+    on_checkpoint: Callable[[dict], None] | None = None,
 ) -> tuple[torch.nn.Module, list[EpochMetrics]]:
     """Build the configured model (with its activation), optimizer and schedule, seeded with
     ``seed``, and train it on ``data``. This is the part of a run that ``train`` records and
-    the analysis studies reuse unrecorded; returns (model, per-epoch metrics)."""
+    the analysis studies reuse unrecorded; returns (model, per-epoch metrics). ``resume`` and
+    ``on_checkpoint`` pass through to ``engine.fit``."""
     from mila_bench import activations
     from mila_bench.engine import build_optimizer, fit, seed_everything
     from mila_bench.models import build_model
@@ -124,6 +163,8 @@ def fit_model(
         scheduler=build_scheduler(cfg.get("scheduler"), optimizer, cfg.trainer.epochs),
         amp=bool(cfg.trainer.get("amp", False)),
         compiled=bool(cfg.trainer.get("compile", False)),
+        resume=resume,
+        on_checkpoint=on_checkpoint,
     )
     return model, history
 

@@ -31,6 +31,8 @@ COLUMNS = (
     "Top-1 (%)", "Top-3 (%)", "Top-5 (%)", "Test loss", "Train time (s)", "Run",
 )  # fmt: skip
 LOCK_TIMEOUT_S = 120.0
+#: Trainer keys that may differ between a run and its resumption.
+RESUME_IGNORES = ("resume", "progress")
 
 
 def new_run_id(dataset: str, model: str, activation: str, seed: int) -> str:
@@ -71,6 +73,55 @@ def write_run(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
+
+
+def start_run(results_dir: Path, run_id: str, config_yaml: str, summary: Mapping) -> Path:
+    """Create the run's folder when training starts (status ``running``), so a killed run can
+    be resumed from its checkpoints and is never mistaken for a finished one."""
+    run_dir = results_dir / run_id
+    run_dir.mkdir(parents=True)
+    atomic_write(run_dir / "config.yaml", lambda f: f.write(config_yaml), binary=False)
+    write_summary(run_dir, summary)
+    return run_dir
+
+
+def write_summary(run_dir: Path, summary: Mapping) -> None:
+    text = json.dumps(summary, indent=2) + "\n"
+    atomic_write(run_dir / "summary.json", lambda f: f.write(text), binary=False)
+
+
+def write_metrics(run_dir: Path, metrics: Sequence[Mapping]) -> None:
+    """The per-epoch metrics so far, rewritten atomically after every epoch."""
+    import pandas as pd
+
+    atomic_write(run_dir / "metrics.csv", lambda f: pd.DataFrame(list(metrics)).to_csv(f, index=False), binary=False)
+
+
+def find_resumable(results_dir: Path, config: Mapping) -> Path:
+    """The newest unfinished run in ``results_dir`` whose config equals ``config``."""
+    from omegaconf import OmegaConf
+
+    def comparable(cfg: Mapping) -> dict:
+        plain = dict(OmegaConf.to_container(OmegaConf.create(dict(cfg)), resolve=True))
+        trainer = dict(plain.get("trainer", {}))
+        for key in RESUME_IGNORES:
+            trainer.pop(key, None)
+        return {**plain, "trainer": trainer}
+
+    wanted = comparable(config)
+    candidates = sorted(results_dir.glob("*/summary.json"), reverse=True) if results_dir.is_dir() else []
+    for summary_path in candidates:
+        try:
+            status = json.loads(summary_path.read_text()).get("status")
+        except (OSError, ValueError):
+            continue
+        run_dir = summary_path.parent
+        if status == "running" and comparable(OmegaConf.load(run_dir / "config.yaml")) == wanted:
+            return run_dir
+    raise UsageError(
+        f"trainer.resume=true but {results_dir} has no unfinished run with this config; "
+        "resume with the same overrides the run was started with"
+    )
 
 
 def escape_cell(value: object) -> str:

@@ -65,6 +65,15 @@ class EpochScheduler:
             self.plateau.step(test_loss)
         self.main.step()
 
+    def state_dict(self) -> dict:
+        """For checkpoints: both schedulers' states (plain data, loadable with weights_only)."""
+        return {"main": self.main.state_dict(), "plateau": self.plateau.state_dict() if self.plateau else None}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.main.load_state_dict(state["main"])
+        if self.plateau is not None and state.get("plateau") is not None:
+            self.plateau.load_state_dict(state["plateau"])
+
 
 def build_scheduler(cfg: Mapping | None, optimizer: torch.optim.Optimizer, epochs: int) -> EpochScheduler | None:
     """The scheduler of the ``scheduler`` config group; ``none`` (or no group) keeps the lr fixed."""

@@ -1,0 +1,103 @@
+"""Long runs: kill -9 and resume bit for bit, divergence, corrupt checkpoints, determinism."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, run_cli
+
+COMMON = ["dataset.train_subset=20000", "trainer.epochs=4", "device=cpu", "seed=1", "trainer.progress=false"]
+
+
+def metrics_without_seconds(run_dir: Path) -> list[list[str]]:
+    lines = (run_dir / "metrics.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    keep = [i for i, name in enumerate(header) if name != "seconds"]
+    return [[line.split(",")[i] for i in keep] for line in lines]
+
+
+def test_sigkill_then_resume_gives_the_same_metrics_bitwise(tmp_path: Path, fashion_root: Path) -> None:
+    args = [*COMMON, f"dataset.root={fashion_root}"]
+    reference = run_cli(["train", *args, f"results.dir={tmp_path / 'ref'}", f"results.markdown={tmp_path / 'ref.md'}"], tmp_path)
+    assert reference.returncode == 0, reference.stderr
+    [ref_dir] = list((tmp_path / "ref").iterdir())
+
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "mila_bench", "train", *args], cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not list(work.glob("results/*/checkpoint.pt")) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)  # during epoch 2: epoch 1's checkpoint has just appeared
+    proc.wait()
+    [run_dir] = list((work / "results").iterdir())
+    interrupted = json.loads((run_dir / "summary.json").read_text())
+    assert interrupted["status"] == "running"
+    done_before_kill = len(metrics_without_seconds(run_dir)) - 1
+    assert 1 <= done_before_kill < 4, "the kill should land before the run finished"
+    assert not (work / "Results.md").exists()  # the row is written once, at completion
+
+    resumed = run_cli(["train", *args, "trainer.resume=true"], work)
+    assert resumed.returncode == 0, resumed.stderr
+    assert metrics_without_seconds(run_dir) == metrics_without_seconds(ref_dir)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["resumed_from_epoch"] == [done_before_kill]
+    rows = [l for l in (work / "Results.md").read_text().splitlines() if l.startswith("| mila")]
+    assert len(rows) == 1 and run_dir.name in rows[0]
+
+    again = run_cli(["train", *args, "trainer.resume=true"], work)  # nothing left to resume
+    assert again.returncode == 2 and "no unfinished run" in again.stderr
+
+
+def test_corrupt_checkpoint_is_refused_and_left_alone(tmp_path: Path, fashion_root: Path) -> None:
+    run_dir = tmp_path / "results" / "20260101-000000-fashion_mnist-mlp-mila-s1-abcdef"
+    run_dir.mkdir(parents=True)
+    config = run_cli(["train", *COMMON, f"dataset.root={fashion_root}", "--show-config"], tmp_path).stdout
+    (run_dir / "config.yaml").write_text(config)
+    (run_dir / "summary.json").write_text(json.dumps({"status": "running"}))
+    (run_dir / "checkpoint.pt").write_bytes(b"PK\x03\x04 this is not a checkpoint")
+    before = sorted((p.name, p.read_bytes()) for p in run_dir.iterdir())
+    proc = run_cli(["train", *COMMON, f"dataset.root={fashion_root}", "trainer.resume=true"], tmp_path)
+    assert proc.returncode == 2
+    [line] = [l for l in proc.stderr.splitlines() if l.strip()]
+    assert "cannot load checkpoint" in line and "checkpoint.pt" in line and "Traceback" not in proc.stderr
+    assert sorted((p.name, p.read_bytes()) for p in run_dir.iterdir()) == before
+    assert not (tmp_path / "Results.md").exists()
+
+
+def test_divergence_is_recorded_apart_and_gets_no_row(tmp_path: Path, fashion_root: Path) -> None:
+    proc = run_cli(
+        ["train", "dataset.train_subset=500", "trainer.epochs=2", f"dataset.root={fashion_root}",
+         "optimizer=sgd", "optimizer.lr=1e10", "device=cpu", "trainer.progress=false"],
+        tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 3
+    [line] = [l for l in proc.stderr.splitlines() if l.strip()]
+    assert "run diverged: non-finite training loss at epoch 1, step" in line
+    [run_dir] = list((tmp_path / "results").iterdir())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "diverged" and summary["diverged"]["epoch"] == 1 and summary["diverged"]["step"] >= 1
+    assert not (tmp_path / "Results.md").exists()
+
+
+def test_deterministic_switch_is_applied_and_recorded(tmp_path: Path, fashion_root: Path) -> None:
+    code = (
+        "import sys, torch\n"
+        "from mila_bench.config import compose\n"
+        "from mila_bench.pipeline import train\n"
+        "r = train(compose(sys.argv[1:]))\n"
+        "print(torch.are_deterministic_algorithms_enabled(), r.summary['deterministic'])\n"
+    )
+    args = ["dataset.train_subset=300", "trainer.epochs=1", f"dataset.root={fashion_root}", "device=cpu", "trainer.progress=false"]
+    on = subprocess.run([sys.executable, "-c", code, *args, "trainer.deterministic=true"], cwd=tmp_path, capture_output=True, text=True)
+    off = subprocess.run([sys.executable, "-c", code, *args], cwd=tmp_path, capture_output=True, text=True)
+    assert on.stdout.split() == ["True", "True"], on.stderr
+    assert off.stdout.split() == ["False", "False"], off.stderr
