@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -45,6 +46,7 @@ def check_writable(results_dir: Path, markdown: Path) -> None:
     """Fail before training, not after, when the outputs cannot be written."""
     if markdown.is_dir():
         raise UsageError(f"results.markdown={markdown} is a folder, not a file; give a file path")
+    check_results_file(markdown)
     if results_dir.exists() and not results_dir.is_dir():
         raise UsageError(f"results.dir={results_dir} is a file; give a folder path")
     for target in (results_dir, markdown.parent):
@@ -139,42 +141,67 @@ def render_table(rows: Sequence[Mapping[str, object]]) -> list[str]:
 
 def append_row(markdown: Path, section: str, row: Mapping[str, object]) -> None:
     """Add ``row`` to the table under ``## section`` in ``markdown``, creating either if needed."""
-    from filelock import FileLock, Timeout
-
-    lines = render_table([row])
+    table = render_table([row])
     heading = f"## {escape_cell(section)}"
-    markdown.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with FileLock(str(markdown) + ".lock", timeout=LOCK_TIMEOUT_S):
-            text = markdown.read_text() if markdown.exists() else RESULTS_TITLE
-            new_text = _insert_row(text, heading, lines)
-            atomic_write(markdown, lambda f: f.write(new_text), binary=False)
-    except Timeout:
-        raise UsageError(
-            f"could not lock {markdown} within {LOCK_TIMEOUT_S:.0f} s; another process holds {markdown}.lock"
-        ) from None
+    _locked_edit(markdown, lambda text: _insert_row(text, heading, table))
 
 
 def write_section(markdown: Path, section: str, body: Sequence[str]) -> None:
     """Put ``## section`` with ``body`` lines in ``markdown``: replace that section if it exists, else append."""
+    heading = f"## {escape_cell(section)}"
+
+    def edit(text: str) -> str:
+        lines = text.splitlines()
+        if heading in lines:
+            start = lines.index(heading)
+            end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+            lines[start:end] = [heading, "", *body, ""]
+        else:
+            while lines and not lines[-1].strip():
+                lines.pop()
+            lines += ["", heading, "", *body, ""]
+        while lines and not lines[-1].strip():
+            lines.pop()
+        return "\n".join(lines) + "\n"
+
+    _locked_edit(markdown, edit)
+
+
+def check_results_file(markdown: Path) -> None:
+    """Refuse a Results.md whose per-run tables were edited into a shape we cannot extend
+    (a torn row, a missing separator), before any work is done and without touching it."""
+    if not markdown.is_file():
+        return
+    lines = markdown.read_text().splitlines()
+    for i, line in enumerate(lines):
+        if _cells(line) != list(COLUMNS):
+            continue
+        separator = _cells(lines[i + 1]) if i + 1 < len(lines) else []
+        if len(separator) != len(COLUMNS) or not all(re.fullmatch(r":?-+:?", c) for c in separator):
+            raise _bad_shape(markdown, i + 2, "the line under a table header is not its |---| separator")
+        for j in range(i + 2, len(lines)):
+            if not lines[j].startswith("|"):
+                break
+            if len(_cells(lines[j])) != len(COLUMNS):
+                raise _bad_shape(markdown, j + 1, f"a row has {len(_cells(lines[j]))} cells, the table {len(COLUMNS)}")
+
+
+def _bad_shape(markdown: Path, line: int, what: str) -> UsageError:
+    return UsageError(
+        f"{markdown} line {line}: {what}; it was edited into a shape mila-bench cannot extend. "
+        "Fix that line, or write elsewhere with results.markdown=FILE"
+    )
+
+
+def _locked_edit(markdown: Path, edit) -> None:
+    """Apply ``edit`` (old text → new text) to ``markdown`` under its file lock, atomically."""
     from filelock import FileLock, Timeout
 
-    heading = f"## {escape_cell(section)}"
     markdown.parent.mkdir(parents=True, exist_ok=True)
     try:
         with FileLock(str(markdown) + ".lock", timeout=LOCK_TIMEOUT_S):
-            lines = (markdown.read_text() if markdown.exists() else RESULTS_TITLE).splitlines()
-            if heading in lines:
-                start = lines.index(heading)
-                end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-                lines[start:end] = [heading, "", *body, ""]
-            else:
-                while lines and not lines[-1].strip():
-                    lines.pop()
-                lines += ["", heading, "", *body, ""]
-            while lines and not lines[-1].strip():
-                lines.pop()
-            new_text = "\n".join(lines) + "\n"
+            check_results_file(markdown)
+            new_text = edit(markdown.read_text() if markdown.exists() else RESULTS_TITLE)
             atomic_write(markdown, lambda f: f.write(new_text), binary=False)
     except Timeout:
         raise UsageError(
@@ -207,4 +234,6 @@ def _insert_row(text: str, heading: str, table: list[str]) -> str:
 
 def _cells(line: str) -> list[str]:
     """A table line's cells without padding, so headers compare equal whatever the column widths."""
-    return [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else []
+    if not line.startswith("|"):
+        return []
+    return [c.strip() for c in re.split(r"(?<!\\)\|", line.strip()[1:-1])]

@@ -84,3 +84,36 @@ def test_results_path_under_a_file_is_refused(tmp_path: Path) -> None:
         runs.check_writable(blocker / "results", tmp_path / "Results.md")
     with pytest.raises(UsageError, match="not a file"):
         runs.check_writable(tmp_path / "results", tmp_path)
+
+
+def test_a_held_lock_times_out_with_one_clear_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from filelock import FileLock
+
+    md = tmp_path / "Results.md"
+    runs.append_row(md, "a · mlp", row("mila"))
+    before = md.read_text()
+    monkeypatch.setattr(runs, "LOCK_TIMEOUT_S", 0.2)
+    with FileLock(str(md) + ".lock"):  # another process appending, as far as append_row can tell
+        with pytest.raises(UsageError, match="could not lock .*Results.md within"):
+            runs.append_row(md, "a · mlp", row("relu"))
+    assert md.read_text() == before
+
+
+def test_torn_table_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    md = tmp_path / "Results.md"
+    runs.append_row(md, "a · mlp", row("mila"))
+    torn = md.read_text().rstrip("\n").rsplit("|", 3)[0] + "\n"  # cut the last row short
+    md.write_text(torn)
+    with pytest.raises(UsageError, match="cells"):
+        runs.append_row(md, "a · mlp", row("relu"))
+    with pytest.raises(UsageError, match="cannot extend"):
+        runs.check_writable(tmp_path / "results", md)
+    assert md.read_text() == torn
+
+
+def test_escaped_pipes_do_not_count_as_cells(tmp_path: Path) -> None:
+    md = tmp_path / "Results.md"
+    runs.append_row(md, "a · mlp", row("x|y"))
+    runs.check_results_file(md)  # the escaped pipe stays one cell: no error
+    runs.append_row(md, "a · mlp", row("z"))
+    assert len(table_rows(md.read_text(), "## a · mlp")) == 2
