@@ -121,16 +121,24 @@ def report(
     ] = "relu",
     results: Annotated[str, typer.Option("--results", help="Folder of recorded runs.")] = "results",
     markdown: Annotated[str, typer.Option("--markdown", help="The Markdown file to rebuild.")] = "Results.md",
+    drop_unrecorded: Annotated[
+        bool,
+        typer.Option(
+            "--drop-unrecorded",
+            help="Remove per-run rows whose record is not in --results (each removed row is named). "
+            "Without it such rows are kept, marked, and left out of the statistics.",
+        ),
+    ] = False,
     debug: DebugOption = False,
 ) -> None:
-    """Rebuild Results.md from the recorded runs: mean ± std over seeds, Welch p-values, figures, optuna searches."""
+    """Rebuild Results.md from the run records: statistics over seeds (paired where seeds match), figures."""
 
     def action() -> None:
         from pathlib import Path
 
         from mila_bench.report import build
 
-        for line in build(Path(results), Path(markdown), baseline):
+        for line in build(Path(results), Path(markdown), baseline, drop_unrecorded):
             typer.echo(line)
 
     guarded(debug, action)

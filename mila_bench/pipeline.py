@@ -9,7 +9,7 @@ import json
 import os
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from pathlib import Path
@@ -32,17 +32,20 @@ class RunResult:
     summary: dict
 
 
-def train(cfg: DictConfig, on_epoch: Callable[[EpochMetrics], None] | None = None) -> RunResult:
+def train(
+    cfg: DictConfig, on_epoch: Callable[[EpochMetrics], None] | None = None, tags: Mapping | None = None
+) -> RunResult:
     """Train and evaluate as ``cfg`` says, then record the run and its Results.md row.
 
     Every check that can fail on user input runs before training starts. The run's folder is
     created when training starts (status ``running``) and gets a checkpoint and the metrics
     so far after every epoch, so ``trainer.resume=true`` can continue a killed run; the
     Results.md row is written once, at completion. A diverged run is recorded as such.
+    ``tags`` go into summary.json as they are (e.g. the reproduction a run belongs to).
     """
     import torch
 
-    from mila_bench import activations, checkpoints, runs
+    from mila_bench import activations, checkpoints, results_md, runs
     from mila_bench.config import validate
     from mila_bench.engine import Diverged
     from mila_bench.errors import RunDiverged
@@ -72,6 +75,9 @@ def train(cfg: DictConfig, on_epoch: Callable[[EpochMetrics], None] | None = Non
         resume = checkpoints.load(run_dir / checkpoints.CHECKPOINT_NAME)
         summary = json.loads((run_dir / "summary.json").read_text())
         summary["resumed_from_epoch"] = [*summary.get("resumed_from_epoch", []), int(resume["epoch"])]
+        summary["resumed_environment"] = [
+            *summary.get("resumed_environment", []), environment(device, bool(cfg.trainer.get("deterministic", False)))
+        ]
         run_id = run_dir.name
     else:
         run_id = runs.new_run_id(data.name, cfg.model.name, act_name, cfg.seed)
@@ -95,6 +101,8 @@ def train(cfg: DictConfig, on_epoch: Callable[[EpochMetrics], None] | None = Non
             "epochs": cfg.trainer.epochs,
             "device": str(device),
             "versions": {"torch": torch.__version__, "python": platform.python_version()},
+            "environment": environment(device, bool(cfg.trainer.get("deterministic", False))),
+            **(tags or {}),
         }
         run_dir = runs.start_run(results_dir, run_id, OmegaConf.to_yaml(cfg, resolve=True), summary)
 
@@ -121,7 +129,7 @@ def train(cfg: DictConfig, on_epoch: Callable[[EpochMetrics], None] | None = Non
         checkpoint_bytes=(run_dir / checkpoints.CHECKPOINT_NAME).stat().st_size,
     )
     runs.write_summary(run_dir, summary)
-    runs.append_row(markdown, section_name(summary), results_row(summary))
+    results_md.append_row(markdown, results_md.section_name(summary), results_md.results_row(summary))
     return RunResult(run_id, run_dir, history, summary)
 
 
@@ -169,44 +177,29 @@ def fit_model(
     return model, history
 
 
-def section_name(summary: dict) -> str:
-    """The Results.md section of a run: its (dataset, model), plus depth and version for ResNets."""
-    section = f"{summary['dataset']} · {summary['model']}"
-    if summary["model"] == "resnet":
-        model = summary["model_config"]
-        section += f" · depth {model['depth']} · v{model['version']}"
-    return section
+def environment(device: torch.device, deterministic: bool) -> dict[str, object]:
+    """What changes the numbers beyond the config: two runs are bitwise equal only when these match too."""
+    import torch
 
-
-def results_row(summary: dict) -> dict[str, object]:
-    """A run's Results.md row, from its summary.json (so ``mila-bench report`` rebuilds the same rows)."""
-    final, params = summary["final"], summary["activation_params"]
+    cuda = device.type == "cuda"
     return {
-        "Activation": activation_label(summary["activation"], params),
-        "β": beta_label(params, summary["learned"] if summary.get("learnable_beta") else None),
-        "Initialization": summary.get("initialization") or "—",
-        "Seed": summary["seed"],
-        "Epochs": summary["epochs"],
-        "Top-1 (%)": f"{100 * final['top1']:.2f}",
-        "Top-3 (%)": f"{100 * final['top3']:.2f}",
-        "Top-5 (%)": f"{100 * final['top5']:.2f}",
-        "Test loss": f"{final['test_loss']:.4f}",
-        "Train time (s)": f"{summary['train_seconds']:.1f}",
-        "Run": summary["run_id"],
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda if cuda else None,
+        "cudnn": torch.backends.cudnn.version() if cuda else None,
+        "device_type": device.type,
+        "device_name": torch.cuda.get_device_name(device) if cuda else None,
+        "cpu": cpu_model(),
+        "torch_threads": torch.get_num_threads(),
+        "deterministic": deterministic,
     }
 
 
-def activation_label(name: str, params: dict[str, float]) -> str:
-    """The activation with its non-β parameters, e.g. ``aria2 (alpha=1.5)``."""
-    others = ", ".join(f"{k}={v:g}" for k, v in params.items() if k != "beta")
-    return f"{name} ({others})" if others else name
-
-
-def beta_label(params: dict[str, float], learned: dict[str, float] | None) -> str:
-    """β as configured; for a learned β, its start and the mean learned value."""
-    if "beta" not in params:
-        return "—"
-    if learned:
-        betas = [v for k, v in learned.items() if k.endswith("beta")]
-        return f"learned {params['beta']:g} → {sum(betas) / len(betas):.3g}"
-    return f"{params['beta']:g}"
+def cpu_model() -> str:
+    """The CPU's model name (floating-point results can differ between instruction sets)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

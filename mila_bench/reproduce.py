@@ -148,7 +148,7 @@ def reproduce(
     echo: Callable[[str], None] = print,
 ) -> list[str]:
     """Run ``table_name``'s rows × ``seeds`` with the recipe; write and return its Results.md section."""
-    from mila_bench import activations, runs
+    from mila_bench import activations, results_md, runs
     from mila_bench.config import compose, group_options
     from mila_bench.pipeline import train
 
@@ -181,31 +181,73 @@ def reproduce(
     shared = [f"experiment={table.experiment}", *([f"trainer.epochs={epochs}"] if epochs else []), *overrides]
     # Compose (and so check) every run before training any, so a bad value records nothing.
     configs = [(plan, seed, compose([*shared, *plan.overrides, f"seed={seed}"])) for plan in runnable for seed in range(seeds)]
-    finals: dict[int, list[dict[str, float]]] = {id(p): [] for p in runnable}
-    for i, (plan, seed, cfg) in enumerate(configs, 1):
-        result = train(cfg)
+    cfg = configs[0][2]
+    tag = {
+        "section": section_heading(table.name, cfg.trainer.epochs, seeds, only, overrides),
+        "table": table.name,
+        "epochs": int(cfg.trainer.epochs),
+        "seeds": seeds,
+        "only": sorted(only),
+        "overrides": list(overrides),
+    }
+    for i, (plan, seed, run_cfg) in enumerate(configs, 1):
+        result = train(run_cfg, tags={"reproduction": {**tag, "row": plan.row.label}})
         final = result.history[-1]
-        finals[id(plan)].append({k: getattr(final, k) for k in METRICS})
         echo(
             f"[{i}/{len(configs)}] {plan.ran_as} seed {seed}: top-1 {100 * final.top1:.2f}%, "
             f"top-3 {100 * final.top3:.2f}%, top-5 {100 * final.top5:.2f}%  ({result.run_id})"
         )
 
-    cfg = configs[0][2]
-    plural = lambda n, word: f"{n} {word}{'s' if n != 1 else ''}"  # noqa: E731
-    body = comparison_table([(p, finals[id(p)]) for p in runnable])
+    # The section is a view of this reproduction's records (all of them, if it ran before), as `report` makes it.
+    records = [r for r in runs.load(Path(cfg.results.dir))[0] if (r.summary.get("reproduction") or {}).get("section") == tag["section"]]
+    lines = section_from_records(records)
+    results_md.write_section(Path(cfg.results.markdown), tag["section"], lines)
+    return [f"## {tag['section']}", "", *lines]
+
+
+def section_heading(table: str, epochs: int, seeds: int, only: Sequence[str], overrides: Sequence[str]) -> str:
+    """The Results.md heading of a reproduction: everything that tells one reproduction from another."""
+    parts = ["Reproduction", table, _plural(epochs, "epoch"), _plural(seeds, "seed")]
+    if only:
+        parts.append("only " + ", ".join(sorted(only)))
+    if overrides:
+        parts.append(" ".join(overrides))
+    return " · ".join(parts)
+
+
+def section_from_records(records: Sequence) -> list[str]:
+    """The body of a reproduction's section, from its runs' records (newest run per row and seed)."""
+    from mila_bench import activations
+    from mila_bench.config import group_options
+
+    tag = records[0].summary["reproduction"]
+    table = published_tables()[tag["table"]]
+    registry = {n: tuple(activations.spec(n).defaults) for n in activations.available()}
+    plans = plan_rows(table.rows, registry, group_options("activation"))
+    if tag["only"]:
+        plans = [p for p in plans if p.name in tag["only"]]
+    finals: dict[str, dict[int, tuple[str, dict]]] = {}
+    for record in records:
+        if record.summary.get("status") != "completed":
+            continue
+        newest = finals.setdefault(record.summary["reproduction"]["row"], {})
+        if record.seed not in newest or newest[record.seed][0] < record.run_id:
+            newest[record.seed] = (record.run_id, record.summary["final"])
+    ran = [(p, [final for _, final in sorted(finals[p.row.label].items())]) for p in plans if p.row.label in finals]
+    first = records[0].summary
     notes = [
-        f"Recipe `experiment={table.experiment}`, {plural(cfg.trainer.epochs, 'epoch')}, seeds 0–{seeds - 1}, on "
-        f"{cfg.dataset.name}; ours = mean ± sample std over the seeds of the last epoch's test accuracy (%), "
+        f"Recipe `experiment={table.experiment}`, {_plural(tag['epochs'], 'epoch')}, seeds 0–{tag['seeds'] - 1}, on "
+        f"{first['dataset']}; ours = mean ± sample std over the seeds of the last epoch's test accuracy (%), "
         "Δ = ours − published. Each run also has its own row (its dataset/model table) and record (results/).",
     ]
-    if overrides:
-        notes.append("Overrides: " + " ".join(f"`{o}`" for o in overrides))
+    if tag["overrides"]:
+        notes.append("Overrides: " + " ".join(f"`{o}`" for o in tag["overrides"]))
     notes += [f"Skipped: {p.row.label} ({p.skipped})" for p in plans if p.skipped]
-    section = f"Reproduction · {table.name} · {plural(cfg.trainer.epochs, 'epoch')} · {plural(seeds, 'seed')}"
-    lines = [*body, "", *[f"{n}  " for n in notes]]
-    runs.write_section(Path(cfg.results.markdown), section, lines)
-    return [f"## {section}", "", *lines]
+    return [*comparison_table(ran), "", *[f"{n}  " for n in notes]]
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
 
 
 def comparison_table(results: Sequence[tuple[Plan, Sequence[Mapping[str, float]]]]) -> list[str]:

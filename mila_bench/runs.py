@@ -1,37 +1,26 @@
-"""Run records and the Results.md tables.
+"""Run records: ``results/<run-id>/{config.yaml, metrics.csv, summary.json}``.
 
-A finished run is written as ``results/<run-id>/`` (config.yaml, metrics.csv, summary.json)
-in one go through a temporary folder, then one row is added to the ``Results.md`` table of
-its (dataset, model) under a file lock, so runs finishing at once never lose or tear rows.
+The record is the source of truth (Results.md is a view of it, see ``results_md``): it is
+created when training starts (status ``running``), rewritten atomically after every epoch,
+tracked in git, and read back by ``report`` and by resume.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import tempfile
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from mila_bench.errors import UsageError
 from mila_bench.files import atomic_write
+from mila_bench.results_md import check_results_file
 
-RESULTS_TITLE = """# Results
-
-Rows are appended by `mila-bench train` and `demo.py` when a run finishes: one table per
-(dataset, model), one row per run. Each row's run record (resolved config, per-epoch
-metrics, summary) is in `results/<run>/`. Accuracies are on the test split after the last
-epoch, in percent.
-"""
-COLUMNS = (
-    "Activation", "β", "Initialization", "Seed", "Epochs",
-    "Top-1 (%)", "Top-3 (%)", "Top-5 (%)", "Test loss", "Train time (s)", "Run",
-)  # fmt: skip
-LOCK_TIMEOUT_S = 120.0
 #: Trainer keys that may differ between a run and its resumption.
 RESUME_IGNORES = ("resume", "progress")
 
@@ -126,114 +115,45 @@ def find_resumable(results_dir: Path, config: Mapping) -> Path:
     )
 
 
-def escape_cell(value: object) -> str:
-    """Keep a table row one row: no raw pipes or line breaks inside a cell."""
-    return " ".join(str(value).replace("|", "\\|").split())
+@dataclass
+class Record:
+    """One run as recorded: its summary, its flattened resolved config and its per-epoch metrics."""
+
+    run_id: str
+    folder: Path
+    summary: dict
+    settings: dict[str, object]  # the resolved config, flattened to dotted keys
+    metrics: object | None  # pandas DataFrame of metrics.csv, None when absent
+
+    @property
+    def seed(self) -> int:
+        return int(self.summary["seed"])
 
 
-def render_table(rows: Sequence[Mapping[str, object]]) -> list[str]:
-    """Markdown table lines (header, separator, rows) for ``rows``, via pandas + tabulate."""
+def load(results_dir: Path) -> tuple[list[Record], list[str]]:
+    """Every readable record under ``results_dir`` (oldest first) and why the others were skipped.
+
+    A record without the fields a row needs is reported as unreadable, not guessed at.
+    """
     import pandas as pd
+    from omegaconf import OmegaConf
 
-    frame = pd.DataFrame([{c: escape_cell(r.get(c, "")) for c in COLUMNS} for r in rows], columns=list(COLUMNS))
-    return frame.to_markdown(index=False, tablefmt="pipe", disable_numparse=True).splitlines()
+    from mila_bench.results_md import activation_label, section_name
 
-
-def append_row(markdown: Path, section: str, row: Mapping[str, object]) -> None:
-    """Add ``row`` to the table under ``## section`` in ``markdown``, creating either if needed."""
-    table = render_table([row])
-    heading = f"## {escape_cell(section)}"
-    _locked_edit(markdown, lambda text: _insert_row(text, heading, table))
-
-
-def write_section(markdown: Path, section: str, body: Sequence[str]) -> None:
-    """Put ``## section`` with ``body`` lines in ``markdown``: replace that section if it exists, else append."""
-    heading = f"## {escape_cell(section)}"
-
-    def edit(text: str) -> str:
-        lines = text.splitlines()
-        if heading in lines:
-            start = lines.index(heading)
-            end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-            lines[start:end] = [heading, "", *body, ""]
-        else:
-            while lines and not lines[-1].strip():
-                lines.pop()
-            lines += ["", heading, "", *body, ""]
-        while lines and not lines[-1].strip():
-            lines.pop()
-        return "\n".join(lines) + "\n"
-
-    _locked_edit(markdown, edit)
-
-
-def check_results_file(markdown: Path) -> None:
-    """Refuse a Results.md whose per-run tables were edited into a shape we cannot extend
-    (a torn row, a missing separator), before any work is done and without touching it."""
-    if not markdown.is_file():
-        return
-    lines = markdown.read_text().splitlines()
-    for i, line in enumerate(lines):
-        if _cells(line) != list(COLUMNS):
+    records, skipped = [], []
+    for path in sorted(results_dir.glob("*/summary.json")) if results_dir.is_dir() else []:
+        folder = path.parent
+        if folder.name.startswith("."):  # a run still being written (write_run's temporary folder)
             continue
-        separator = _cells(lines[i + 1]) if i + 1 < len(lines) else []
-        if len(separator) != len(COLUMNS) or not all(re.fullmatch(r":?-+:?", c) for c in separator):
-            raise _bad_shape(markdown, i + 2, "the line under a table header is not its |---| separator")
-        for j in range(i + 2, len(lines)):
-            if not lines[j].startswith("|"):
-                break
-            if len(_cells(lines[j])) != len(COLUMNS):
-                raise _bad_shape(markdown, j + 1, f"a row has {len(_cells(lines[j]))} cells, the table {len(COLUMNS)}")
-
-
-def _bad_shape(markdown: Path, line: int, what: str) -> UsageError:
-    return UsageError(
-        f"{markdown} line {line}: {what}; it was edited into a shape mila-bench cannot extend. "
-        "Fix that line, or write elsewhere with results.markdown=FILE"
-    )
-
-
-def _locked_edit(markdown: Path, edit) -> None:
-    """Apply ``edit`` (old text → new text) to ``markdown`` under its file lock, atomically."""
-    from filelock import FileLock, Timeout
-
-    markdown.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with FileLock(str(markdown) + ".lock", timeout=LOCK_TIMEOUT_S):
-            check_results_file(markdown)
-            new_text = edit(markdown.read_text() if markdown.exists() else RESULTS_TITLE)
-            atomic_write(markdown, lambda f: f.write(new_text), binary=False)
-    except Timeout:
-        raise UsageError(
-            f"could not lock {markdown} within {LOCK_TIMEOUT_S:.0f} s; another process holds {markdown}.lock"
-        ) from None
-
-
-def _insert_row(text: str, heading: str, table: list[str]) -> str:
-    """The text with the row (``table[2]``) added at the end of the section's table."""
-    body = text.splitlines()
-    if heading not in body:
-        while body and not body[-1].strip():
-            body.pop()
-        return "\n".join([*body, "", heading, "", *table]) + "\n"
-    at = body.index(heading) + 1
-    end = next((i for i in range(at, len(body)) if body[i].startswith("## ")), len(body))
-    # The section's per-run table is the one with this header; `mila-bench report` puts a summary table above it.
-    found = next((i for i in range(at, end) if _cells(body[i]) == _cells(table[0])), None)
-    if found is not None:
-        at = found
-        while at < len(body) and body[at].startswith("|"):
-            at += 1
-        body[at:at] = table[2:]
-    else:  # the section lost its table (hand edit): start it again
-        while at < len(body) and not body[at].startswith("|") and not body[at].startswith("#"):
-            at += 1
-        body[at:at] = ["", *table, ""] if at < len(body) else ["", *table]
-    return "\n".join(body) + "\n"
-
-
-def _cells(line: str) -> list[str]:
-    """A table line's cells without padding, so headers compare equal whatever the column widths."""
-    if not line.startswith("|"):
-        return []
-    return [c.strip() for c in re.split(r"(?<!\\)\|", line.strip()[1:-1])]
+        try:
+            summary = json.loads(path.read_text())
+            config = OmegaConf.to_container(OmegaConf.load(folder / "config.yaml"))
+            section_name(summary), activation_label(summary["activation"], summary["activation_params"])
+            int(summary["seed"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+            skipped.append(f"{folder.name}: unreadable record ({type(err).__name__})")
+            continue
+        settings = pd.json_normalize(config, sep=".").iloc[0].to_dict()
+        metrics = pd.read_csv(folder / "metrics.csv") if (folder / "metrics.csv").is_file() else None
+        records.append(Record(summary.get("run_id", folder.name), folder, summary, settings, metrics))
+    return records, skipped

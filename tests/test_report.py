@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import statistics
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from omegaconf import OmegaConf
 from scipy import stats
 
 from conftest import run_cli
-from mila_bench import runs
+from mila_bench import results_md as runs
 from mila_bench.config import compose
 from mila_bench.errors import UsageError
 from mila_bench.report import build
@@ -78,15 +79,59 @@ def welch_p(a: list[float], b: list[float]) -> float:
     return 2 * stats.t.sf(abs(t), df)
 
 
-def test_mean_std_and_p_values_match_independent_computation(records: Path) -> None:
+def paired(a: list[float], b: list[float]) -> tuple[float, float, float, float]:
+    """Paired t-test written out: mean difference, 95 % CI and two-sided p on n − 1 degrees of freedom."""
+    d = [x - y for x, y in zip(a, b)]
+    n, mean, sd = len(d), statistics.fmean(d), statistics.stdev(d)
+    half = stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)
+    return mean, mean - half, mean + half, 2 * stats.t.sf(abs(mean / (sd / math.sqrt(n))), n - 1)
+
+
+def holm(ps: list[float]) -> list[float]:
+    """Holm's step-down adjustment written out."""
+    order = sorted(range(len(ps)), key=lambda i: ps[i])
+    adjusted, running = [0.0] * len(ps), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(ps) - rank) * ps[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def detectable_paired(n: int, sd: float) -> float:
+    """Smallest mean difference a two-sided paired t-test (α 0.05) finds with 80 % power, solved here:
+    the noncentral t's tail probabilities integrated over the χ² of the variance estimate."""
+    from scipy.integrate import quad
+    from scipy.optimize import brentq
+
+    df, crit = n - 1, stats.t.ppf(0.975, n - 1)
+
+    def power(effect: float) -> float:
+        nc = effect * math.sqrt(n)
+
+        def given(v: float) -> float:
+            scale = crit * math.sqrt(v / df)
+            return (stats.norm.cdf(nc - scale) + stats.norm.cdf(-nc - scale)) * stats.chi2.pdf(v, df)
+
+        return quad(given, 0, math.inf, limit=200)[0]
+
+    return brentq(lambda e: power(e) - 0.8, 1e-6, 100) * sd
+
+
+def number(cell: str) -> float:
+    return float(cell.strip("*").split()[0])
+
+
+def test_mean_std_paired_statistics_and_holm_match_independent_computation(records: Path) -> None:
     build(records / "results", records / "Results.md")
-    rows = {r["β"]: r for r in table((records / "Results.md").read_text(), SECTION)}
+    text = (records / "Results.md").read_text()
+    rows = {r["β"]: r for r in table(text, SECTION)}
     assert list(rows) == ["0.5", "1", "—"]  # mila β 0.5, mila β 1, relu
     given = {"0.5": ["activation.beta=0.5"], "1": ["activation.beta=1"], "—": ["activation=relu"]}
-    groups = {beta: [r for r in RECORDS if r[0] == overrides] for beta, overrides in given.items()}
-    relu = [100 * r[2] for r in groups["—"]]
+    by_seed = {b: {r[1]: r for r in RECORDS if r[0] == o} for b, o in given.items()}
+    delta_title = "Δ Top-1 vs relu [95 % CI]"
+    ps, detectables = {}, []
     for beta, row in rows.items():
-        top1, loss = [100 * r[2] for r in groups[beta]], [r[3] for r in groups[beta]]
+        top1, loss = [100 * r[2] for r in by_seed[beta].values()], [r[3] for r in by_seed[beta].values()]
         assert row["n"] == str(len(top1))
         mean, std = row["Top-1 (%)"].strip("*").split(" ± ")
         assert float(mean) == pytest.approx(statistics.fmean(top1), abs=0.005)
@@ -95,17 +140,97 @@ def test_mean_std_and_p_values_match_independent_computation(records: Path) -> N
         assert float(mean) == pytest.approx(statistics.fmean(loss), abs=5e-5)
         assert float(std) == pytest.approx(statistics.stdev(loss), abs=5e-5)
         if beta == "—":
-            assert row["p vs relu (Top-1)"] == "baseline"
+            assert row[delta_title] == "baseline"
             continue
-        expected = welch_p(top1, relu)
-        cell = row["p vs relu (Top-1)"]
-        assert float(cell.split()[0]) == pytest.approx(expected, rel=0.005)
-        assert cell.endswith("(n.s.)") == (expected >= 0.05)
+        seeds = sorted(by_seed[beta])  # every seed of these runs also ran with relu: paired
+        ours, relu = [100 * by_seed[beta][s][2] for s in seeds], [100 * by_seed["—"][s][2] for s in seeds]
+        delta, low, high, ps[beta] = paired(ours, relu)
+        assert row["Test"] == f"paired, {len(seeds)} seeds"
+        assert row[delta_title] == f"{delta:+.2f} [{low:+.2f}, {high:+.2f}]"
+        sd = statistics.stdev(x - y for x, y in zip(ours, relu))
+        detectables.append(detectable_paired(len(seeds), sd))
+        assert float(row["Detectable"]) == pytest.approx(detectables[-1], abs=0.006)
+    for beta, adjusted in zip(ps, holm(list(ps.values()))):
+        cell = rows[beta]["p (Holm)"]
+        assert number(cell) == pytest.approx(adjusted, rel=0.005)
+        assert cell.endswith("(n.s.)") == (adjusted >= 0.05)
     # β 0.5 beats relu clearly; β 1 does not: one significant, one marked n.s.
-    assert not rows["0.5"]["p vs relu (Top-1)"].endswith("(n.s.)") and rows["1"]["p vs relu (Top-1)"].endswith("(n.s.)")
+    assert not rows["0.5"]["p (Holm)"].endswith("(n.s.)") and rows["1"]["p (Holm)"].endswith("(n.s.)")
+    line = next(l for l in text.splitlines() if l.startswith("Detectable difference"))
+    assert f"{min(detectables):.2f}–{max(detectables):.2f} points" in line
     # best mean per column in bold: highest accuracy (β 0.5), lowest loss (β 0.5)
     assert [b for b, r in rows.items() if r["Top-1 (%)"].startswith("**")] == ["0.5"]
     assert [b for b, r in rows.items() if r["Test loss"].startswith("**")] == ["0.5"]
+
+
+def test_welch_is_used_when_seeds_do_not_pair(records: Path) -> None:
+    for seed, top1 in ((10, 0.8300), (11, 0.8410), (12, 0.8350)):
+        make_run(records / "results", ["activation.beta=2"], seed, top1, 0.45)
+    build(records / "results", records / "Results.md")
+    row = next(r for r in table((records / "Results.md").read_text(), SECTION) if r["β"] == "2")
+    ours, relu = [83.00, 84.10, 83.50], [100 * r[2] for r in RECORDS if r[0] == ["activation=relu"]]
+    assert row["Test"] == "Welch"
+    assert number(row["Δ Top-1 vs relu [95 % CI]"]) == pytest.approx(statistics.fmean(ours) - statistics.fmean(relu), abs=0.006)
+    raw = welch_p(ours, relu)
+    assert raw * 1 <= number(row["p (Holm)"]) <= min(1.0, 3 * raw) * 1.005  # Holm over three comparisons
+
+
+def test_repeated_seeds_count_once_and_the_newest_counts(records: Path) -> None:
+    results = records / "results"
+    repeat = make_run(results, ["activation=relu"], 0, 0.9000, 0.30)  # seed 0 again, newer (ids sort by time)
+    build(results, records / "Results.md")
+    text = (records / "Results.md").read_text()
+    relu = next(r for r in table(text, SECTION) if r["Activation"] == "relu")
+    assert relu["n"] == "3"
+    values = [90.00, 100 * 0.8133, 100 * 0.8071]
+    assert number(relu["Top-1 (%)"]) == pytest.approx(statistics.fmean(values), abs=0.005)
+    listed = text.split("Repeats of a configuration and seed")[1].split("Runs (")[0]
+    older = next(p.name for p in sorted(results.glob("*-relu-s0-*")) if p.name != repeat)
+    assert f"`{older}`" in listed and f"`{repeat}`" not in listed
+
+
+def test_tied_means_are_all_bold(records: Path) -> None:
+    for seed, top1 in ((0, 0.8012), (1, 0.8133), (2, 0.8071)):  # relu's values again, as β 3: the same mean
+        make_run(records / "results", ["activation.beta=3"], seed, top1, 0.40)
+    build(records / "results", records / "Results.md")
+    rows = {r["β"]: r for r in table((records / "Results.md").read_text(), SECTION)}
+    assert rows["3"]["Top-1 (%)"].split(" ± ")[0] == rows["—"]["Top-1 (%)"].split(" ± ")[0]
+    assert [b for b, r in rows.items() if r["Test loss"].startswith("**")] == ["3"]
+    assert rows["3"]["Top-1 (%)"].startswith("**") is rows["—"]["Top-1 (%)"].startswith("**")
+
+
+def test_rows_without_records_survive_and_are_left_out(records: Path) -> None:
+    md = records / "Results.md"
+    build(records / "results", md)
+    lost = [p for p in sorted((records / "results").glob("*-relu-*"))][:2]
+    elsewhere = records / "elsewhere"
+    elsewhere.mkdir()
+    for path in lost:
+        path.rename(elsewhere / path.name)
+    md.write_text(md.read_text() + "\n## cifar10 · resnet · depth 20 · v1\n\n"
+                  + "\n".join(runs.render_table([{"Activation": "x", "Run": "only-in-markdown"}])) + "\n")
+    before_ids = set(re.findall(r"\| (20260101-\S+|only-in-markdown)", md.read_text()))
+    out = build(records / "results", md)
+    text = md.read_text()
+    assert set(re.findall(r"\| (20260101-\S+|only-in-markdown)", text)) == before_ids
+    for path in lost:
+        assert f"{path.name} (no record)" in text
+    assert "2 per-run rows below have no record in the results folder" in text
+    relu = next(r for r in table(text, SECTION) if r["Activation"] == "relu")
+    assert relu["n"] == "1"  # only the run still on record counts
+    assert any(line.startswith("kept ## cifar10 · resnet · depth 20 · v1") for line in out)
+    assert build(records / "results", md) and md.read_text() == text  # marks are stable
+    out = build(records / "results", md, drop_unrecorded=True)
+    text = md.read_text()
+    assert all(path.name not in text for path in lost) and "only-in-markdown" not in text
+    assert sum(line.startswith("removed row") for line in out) == 3
+
+
+def test_preamble_names_the_results_folder_used(records: Path) -> None:
+    (records / "results").rename(records / "other-runs")
+    build(records / "other-runs", records / "Results.md")
+    preamble = (records / "Results.md").read_text().split("\n## ")[0]
+    assert "`other-runs/`" in preamble and "`results/`" not in preamble
 
 
 def test_diverged_and_unfinished_runs_are_listed_apart(records: Path) -> None:
@@ -142,9 +267,7 @@ def test_rows_appended_after_a_report_land_in_the_run_table(records: Path) -> No
     build(records / "results", md)
     new = make_run(records / "results", ["activation=relu"], 3, 0.8200, 0.49)
     summary = json.loads((records / "results" / new / "summary.json").read_text())
-    from mila_bench.pipeline import results_row, section_name
-
-    runs.append_row(md, section_name(summary), results_row(summary))  # what train does when a run finishes
+    runs.append_row(md, runs.section_name(summary), runs.results_row(summary))  # what train does when a run finishes
     run_table = md.read_text().split("Runs (")[1]
     assert run_table.count("| 20260101-") == len(RECORDS) + 1 and new in run_table
     assert table(md.read_text(), SECTION)[-1]["n"] == "3"  # the summary is refreshed by the next report
@@ -163,20 +286,21 @@ def test_other_sections_are_kept_and_settings_are_not_pooled(records: Path) -> N
     text = md.read_text()
     assert text.startswith("# Results\n\nmy notes\n")
     assert "## Reproduction · cifar10-resnet20-v1\n\n| a | b |\n|---|---|\n| 1 | 2 |\n" in text
-    assert "## gone · mlp" not in text and "deleted-run" not in text  # a run table whose runs no longer exist
+    assert "## gone · mlp" in text and "deleted-run" in text  # a run table whose runs are not here is kept
     rows = table(text, SECTION)
     assert [(r["Activation"], r["Other settings"], r["n"]) for r in rows if r["Activation"] == "relu"] == [
         ("relu", "optimizer.lr=0.001", "1"),
         ("relu", "optimizer.lr=0.003", "3"),
     ]
     # each row is compared with the relu of its own settings
-    assert [r["p vs relu (Top-1)"] for r in rows if r["Activation"] == "relu"] == ["baseline", "baseline"]
+    assert [r["Δ Top-1 vs relu [95 % CI]"] for r in rows if r["Activation"] == "relu"] == ["baseline", "baseline"]
 
 
 def test_baseline_can_be_any_activation_and_beta(records: Path) -> None:
     build(records / "results", records / "Results.md", baseline="mila:1")
     rows = {r["β"]: r for r in table((records / "Results.md").read_text(), SECTION)}
-    assert rows["1"]["p vs mila:1 (Top-1)"] == "baseline" and rows["0.5"]["p vs mila:1 (Top-1)"] != "baseline"
+    title = "Δ Top-1 vs mila:1 [95 % CI]"
+    assert rows["1"][title] == "baseline" and rows["0.5"][title] != "baseline"
     for bad, message in (("gelu", "unknown baseline activation 'gelu'"), ("mila:abc", "not a finite number")):
         with pytest.raises(UsageError, match=message):
             build(records / "results", records / "Results.md", baseline=bad)
@@ -201,7 +325,7 @@ def test_optuna_sweep_folders_get_a_section(records: Path) -> None:
 def test_report_command_writes_and_refuses_in_one_line(records: Path) -> None:
     proc = run_cli(["report", "--baseline", "relu"], records)
     assert proc.returncode == 0, proc.stderr
-    assert "Results.md: 1 section from 8 runs" in proc.stdout
+    assert "Results.md: 1 sections from 8 records" in proc.stdout and "rebuilt ## fashion_mnist · mlp: 8 records" in proc.stdout
     before = (records / "Results.md").read_text()
     for args in (["--baseline", "gelu"], ["--results", "nowhere"]):
         bad = run_cli(["report", *args], records)
