@@ -5,15 +5,12 @@ Only typer is imported at start-up; torch and Hydra load when a command needs th
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
-from typing import Annotated, Optional, TypeVar
+from typing import Annotated, Optional
 
 import typer
 
 from mila_bench.errors import UsageError
-
-T = TypeVar("T")
+from mila_bench.guard import DebugOption, guarded
 
 OVERRIDES_HELP = """Hydra overrides, KEY=VALUE, e.g.:
 
@@ -33,25 +30,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-DebugOption = Annotated[
-    bool, typer.Option("--debug", help="Show the full traceback on errors (or set HYDRA_FULL_ERROR=1).")
-]
-
-
-def guarded(debug: bool, action: Callable[[], T]) -> T:
-    """Run ``action``; a :class:`UsageError` becomes one line on stderr and exit code 2."""
-    try:
-        return action()
-    except UsageError as err:
-        if debug or os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise
-        typer.echo(f"mila-bench: error: {err}", err=True)
-        raise typer.Exit(err.exit_code) from None
-    except KeyboardInterrupt:
-        typer.echo("mila-bench: interrupted; nothing was recorded for the unfinished run", err=True)
-        raise typer.Exit(130) from None
-
 
 @app.command()
 def train(

@@ -233,7 +233,7 @@ def section_from_records(records: Sequence) -> list[str]:
         newest = finals.setdefault(record.summary["reproduction"]["row"], {})
         if record.seed not in newest or newest[record.seed][0] < record.run_id:
             newest[record.seed] = (record.run_id, record.summary["final"])
-    ran = [(p, [final for _, final in sorted(finals[p.row.label].items())]) for p in plans if p.row.label in finals]
+    ran = [(p, [final for _, (_, final) in sorted(finals[p.row.label].items())]) for p in plans if p.row.label in finals]
     first = records[0].summary
     notes = [
         f"Recipe `experiment={table.experiment}`, {_plural(tag['epochs'], 'epoch')}, seeds 0–{tag['seeds'] - 1}, on "

@@ -122,3 +122,30 @@ def test_bad_reproduce_input_is_one_line_and_writes_nothing(tmp_path: Path, args
     [line] = [l for l in proc.stderr.splitlines() if l.strip()]
     assert expected in line and "Traceback" not in proc.stderr
     assert not (tmp_path / "Results.md").exists() and not (tmp_path / "results").exists()
+
+
+def test_reproductions_with_different_rows_both_survive_report(tmp_path: Path, cifar_root: Path) -> None:
+    shared = ["reproduce", "cifar10-resnet20-v1", "--epochs", "1", "--seeds", "2", f"dataset.root={cifar_root}",
+              "dataset.verify=false", "dataset.train_subset=32", "device=cpu", "trainer.progress=false"]  # fmt: skip
+    for only in ("relu", "mila"):
+        proc = run_cli([*shared, "--only", only], tmp_path)
+        assert proc.returncode == 0, proc.stderr
+    before = (tmp_path / "Results.md").read_text()
+    headings = [l for l in before.splitlines() if l.startswith("## Reproduction")]
+    assert headings == [
+        "## Reproduction · cifar10-resnet20-v1 · 1 epoch · 2 seeds · only relu",
+        "## Reproduction · cifar10-resnet20-v1 · 1 epoch · 2 seeds · only mila",
+    ]
+    proc = run_cli(["report"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    after = (tmp_path / "Results.md").read_text()
+    for heading in headings:
+        assert f"rebuilt {heading}: 2 records" in proc.stdout
+        body = lambda text: text.split(heading)[1].split("\n## ")[0]  # noqa: E731
+        assert body(after) == body(before)  # rebuilt from the records, the same as reproduce wrote it
+    # a rebuild from a results folder without those records keeps the sections as they are
+    (tmp_path / "elsewhere").mkdir()
+    proc = run_cli(["report", "--results", "elsewhere"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    for heading in headings:
+        assert heading in (tmp_path / "Results.md").read_text()

@@ -82,8 +82,7 @@ def build(results_dir: Path, markdown: Path, baseline: str = "relu", drop_unreco
                 body, figures = run_section(heading, by_section[heading], unrecorded, selector, baseline, figures_dir, base)
                 written.extend(figures)
                 new[heading] = body
-                note = f", {len(unrecorded)} rows without record kept" if unrecorded else ""
-                report.append(f"rebuilt ## {heading}: {len(by_section[heading])} records{note}")
+                report.append(f"rebuilt ## {heading}: {len(by_section[heading])} records{_left_out(by_section[heading], unrecorded)}")
             elif heading in by_reproduction:
                 from mila_bench.reproduce import section_from_records
 
@@ -127,6 +126,19 @@ def parse_baseline(text: str) -> tuple[str, float | None]:
     if not math.isfinite(value):
         raise UsageError(f"--baseline {text}: β {beta!r} is not a finite number; use NAME or NAME:BETA, e.g. mila:0.5")
     return name, value
+
+
+def _left_out(records: list, unrecorded: list) -> str:
+    """What the section's statistics leave out, for the command's output."""
+    from mila_bench.report.configurations import group
+
+    configs = group(records)
+    parts = [
+        (len(unrecorded), "rows without record kept"),
+        (sum(len(c.repeats) for c in configs), "repeats of a seed left out"),
+        (sum(len(c.left_out) for c in configs), "unfinished or diverged runs left out"),
+    ]
+    return "".join(f", {n} {what}" for n, what in parts if n)
 
 
 def _is_our_title(preamble: str) -> bool:
