@@ -210,8 +210,12 @@ def section_heading(table: str, epochs: int, seeds: int, only: Sequence[str], ov
     parts = ["Reproduction", table, _plural(epochs, "epoch"), _plural(seeds, "seed")]
     if only:
         parts.append("only " + ", ".join(sorted(only)))
-    if overrides:
-        parts.append(" ".join(overrides))
+    # Overrides that change what is measured; where data lives or how visibly it runs does not.
+    from mila_bench.report.configurations import POOLED_KEYS, matches
+
+    measured = [o for o in overrides if not matches(o.lstrip("+~").split("=", 1)[0], POOLED_KEYS)]
+    if measured:
+        parts.append(" ".join(measured))
     return " · ".join(parts)
 
 

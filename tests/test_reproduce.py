@@ -133,8 +133,8 @@ def test_reproductions_with_different_rows_both_survive_report(tmp_path: Path, c
     before = (tmp_path / "Results.md").read_text()
     headings = [l for l in before.splitlines() if l.startswith("## Reproduction")]
     assert headings == [
-        "## Reproduction · cifar10-resnet20-v1 · 1 epoch · 2 seeds · only relu",
-        "## Reproduction · cifar10-resnet20-v1 · 1 epoch · 2 seeds · only mila",
+        "## Reproduction · cifar10-resnet20-v1 · 1 epoch · 2 seeds · only relu · dataset.train_subset=32",
+        "## Reproduction · cifar10-resnet20-v1 · 1 epoch · 2 seeds · only mila · dataset.train_subset=32",
     ]
     proc = run_cli(["report"], tmp_path)
     assert proc.returncode == 0, proc.stderr
