@@ -39,7 +39,7 @@ class EpochMetrics:
     top5: float
     seconds: float  # training time of this epoch (evaluation excluded)
     lr: float | None = None  # the epoch's learning rate; recorded only when a scheduler sets it
-    # Keras' val_loss (see keras_loss_terms); recorded only for models with a kernel L2 penalty
+    # Keras' val_loss (see evaluate); recorded only for models with a kernel L2 penalty
     keras_val_loss: float | None = None
 
     def as_dict(self) -> dict[str, float]:

@@ -60,6 +60,9 @@ class SameConv2d(nn.Conv2d):
         self.pads_itself = stride > 1 and kernel > 1
         super().__init__(c_in, c_out, kernel, stride=stride, padding=0 if self.pads_itself else kernel // 2, bias=True)
 
+    def extra_repr(self) -> str:
+        return super().extra_repr() + (", padding='same' (extra pixel bottom/right)" if self.pads_itself else "")
+
     def forward(self, x: Tensor) -> Tensor:
         if self.pads_itself:
             top, bottom = same_padding(x.shape[-2], self.kernel_size[0], self.stride[0])
