@@ -117,6 +117,8 @@ def validate(cfg: DictConfig) -> None:
         _integer(cfg, "dataset.train_subset", minimum=1)
     _number(cfg, "optimizer.lr", positive=True)
     _number(cfg, "optimizer.weight_decay", positive=False)
+    if OmegaConf.select(cfg, "optimizer.eps") is not None:
+        _number(cfg, "optimizer.eps", positive=True)
     if cfg.optimizer.name not in ("adam", "sgd"):
         raise unknown_name("optimizer", cfg.optimizer.name, ("adam", "sgd"))
     _device(cfg.device)

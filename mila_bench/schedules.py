@@ -1,12 +1,15 @@
 """Learning-rate schedules stepped once per epoch, after the test evaluation.
 
 ``recipe`` is the published CIFAR recipe (the Keras CIFAR-10 ResNet example): a step
-schedule on the base lr plus reduce-on-plateau on the test loss. In that example the step
-schedule *sets* the lr at the start of every epoch, which undoes any plateau cut made at
-the end of the previous one, so the plateau never reached a training step;
-``plateau.persists=false`` keeps that behaviour, ``true`` lets cuts persist and compound
-with the step factors. ``cosine`` anneals to ``min_lr`` over the run. PyTorch's schedulers
-do the arithmetic; this module only chooses and orders them.
+schedule on the base lr (Keras' ``LearningRateScheduler``, at the start of each epoch) plus
+reduce-on-plateau on the test loss (Keras' ``ReduceLROnPlateau``, at the end of each epoch).
+In that example the step schedule *sets* the lr at the start of every epoch, which undoes
+any plateau cut made at the end of the previous one, so the plateau never reached a training
+step; ``plateau.persists=false`` keeps that behaviour, ``true`` lets cuts persist and compound
+with the step factors. The plateau is :class:`KerasPlateau`, not PyTorch's
+``ReduceLROnPlateau``, whose cuts come one epoch later (``num_bad_epochs > patience`` where
+Keras has ``wait >= patience``) and which forgets its count when it can cut no further.
+``cosine`` anneals to ``min_lr`` over the run with PyTorch's scheduler.
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ import math
 from collections.abc import Mapping, Sequence
 
 import torch
-from torch.optim.lr_scheduler import CosineAnnealingLR, LambdaLR, MultiplicativeLR, ReduceLROnPlateau
+from torch.optim.lr_scheduler import CosineAnnealingLR
 
 from mila_bench.errors import UsageError, unknown_name
 
 SCHEDULERS = ("none", "recipe", "cosine")
+#: Keras' ``ReduceLROnPlateau(min_delta=1e-4)``: a smaller improvement of the loss does not count.
+MIN_DELTA = 1e-4
 
 
 def step_factor(milestones: Sequence[int], factors: Sequence[float], epoch_index: int) -> float:
@@ -35,44 +40,91 @@ def step_factor(milestones: Sequence[int], factors: Sequence[float], epoch_index
     return factor
 
 
+class KerasPlateau:
+    """Keras' ``ReduceLROnPlateau`` in mode ``min`` with cooldown 0, as its ``on_epoch_end`` does it.
+
+    A loss below ``best - min_delta`` is an improvement (``wait`` back to 0); otherwise ``wait``
+    grows, and once it reaches ``patience`` the lr is cut to ``max(lr · factor, min_lr)``, but only
+    while ``lr > min_lr`` (only a cut resets ``wait``).
+    """
+
+    def __init__(self, factor: float, patience: int, min_lr: float, min_delta: float = MIN_DELTA) -> None:
+        self.factor, self.patience, self.min_lr, self.min_delta = factor, patience, min_lr, min_delta
+        self.best, self.wait = math.inf, 0
+
+    def cut(self, loss: float, lr: float) -> float | None:
+        """End of an epoch trained at ``lr`` with test ``loss``: the new lr if Keras would cut now."""
+        if loss < self.best - self.min_delta:
+            self.best, self.wait = loss, 0
+            return None
+        self.wait += 1
+        if self.wait >= self.patience and lr > self.min_lr:
+            self.wait = 0
+            return max(lr * self.factor, self.min_lr)
+        return None
+
+    def state_dict(self) -> dict:
+        return {"best": self.best, "wait": self.wait}
+
+    def load_state_dict(self, state: Mapping) -> None:
+        self.best, self.wait = float(state["best"]), int(state["wait"])
+
+
 class EpochScheduler:
-    """Steps torch schedulers after each epoch; ``step(test_loss)`` sets the next epoch's lr."""
+    """Sets each epoch's lr; ``step(test_loss)`` after an epoch sets the next one's.
+
+    Recipe: the lr of 0-based epoch e is base × step_factor(e), times (``persists``) the
+    product of the plateau cuts so far, never below ``min_lr`` once a cut happened.
+    """
 
     def __init__(self, optimizer: torch.optim.Optimizer, cfg: Mapping, epochs: int) -> None:
         self.optimizer = optimizer
-        self.plateau: ReduceLROnPlateau | None = None
-        name = cfg["name"]
-        if name == "cosine":
-            self.main = CosineAnnealingLR(optimizer, T_max=epochs, eta_min=float(cfg.get("min_lr", 0.0)))
+        self.cosine: CosineAnnealingLR | None = None
+        if cfg["name"] == "cosine":
+            self.cosine = CosineAnnealingLR(optimizer, T_max=epochs, eta_min=float(cfg.get("min_lr", 0.0)))
             return
-        milestones, factors = list(cfg["milestones"]), [float(f) for f in cfg["factors"]]
-        steps = lambda e: step_factor(milestones, factors, e)  # noqa: E731
+        self.milestones, self.factors = list(cfg["milestones"]), [float(f) for f in cfg["factors"]]
         plateau = cfg["plateau"]
-        if plateau.get("persists", False):  # chainable: multiply the current lr by the step's change
-            self.main = MultiplicativeLR(optimizer, lambda e: steps(e) / steps(e - 1))
-        else:  # the Keras example: lr = base × factor at every epoch, whatever the plateau did
-            self.main = LambdaLR(optimizer, steps)
-        self.plateau = ReduceLROnPlateau(
-            optimizer, mode="min", factor=float(plateau["factor"]), patience=int(plateau["patience"]),
-            min_lr=float(plateau["min_lr"]), threshold=1e-4, threshold_mode="abs",  # Keras' min_delta
-        )  # fmt: skip
+        self.plateau = KerasPlateau(float(plateau["factor"]), int(plateau["patience"]), float(plateau["min_lr"]))
+        self.persists = bool(plateau.get("persists", False))
+        self.base = [float(group["lr"]) for group in optimizer.param_groups]
+        self.epoch, self.scale = 0, 1.0  # next 0-based epoch; product of the plateau cuts that persist
+        self._set_lr()
+
+    def _set_lr(self) -> None:
+        factor = step_factor(self.milestones, self.factors, self.epoch) * self.scale
+        for group, base in zip(self.optimizer.param_groups, self.base):
+            group["lr"] = max(base * factor, self.plateau.min_lr) if self.scale < 1 else base * factor
 
     def lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
 
     def step(self, test_loss: float) -> None:
-        if self.plateau is not None:
-            self.plateau.step(test_loss)
-        self.main.step()
+        if self.cosine is not None:
+            self.cosine.step()
+            return
+        lr = self.lr()
+        cut = self.plateau.cut(test_loss, lr)
+        if cut is not None and self.persists:
+            self.scale *= cut / lr
+        self.epoch += 1
+        self._set_lr()
 
     def state_dict(self) -> dict:
-        """For checkpoints: both schedulers' states (plain data, loadable with weights_only)."""
-        return {"main": self.main.state_dict(), "plateau": self.plateau.state_dict() if self.plateau else None}
+        """For checkpoints: plain data, loadable with weights_only."""
+        if self.cosine is not None:
+            return {"cosine": self.cosine.state_dict()}
+        return {"epoch": self.epoch, "scale": self.scale, "base": self.base, "plateau": self.plateau.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.main.load_state_dict(state["main"])
-        if self.plateau is not None and state.get("plateau") is not None:
-            self.plateau.load_state_dict(state["plateau"])
+        if self.cosine is not None:
+            self.cosine.load_state_dict(state["cosine"])
+            return
+        if "plateau" not in state or "scale" not in state:
+            raise UsageError("the checkpoint's scheduler state is from an older mila-bench; start the run afresh")
+        self.epoch, self.scale, self.base = int(state["epoch"]), float(state["scale"]), [float(b) for b in state["base"]]
+        self.plateau.load_state_dict(state["plateau"])
+        self._set_lr()
 
 
 def build_scheduler(cfg: Mapping | None, optimizer: torch.optim.Optimizer, epochs: int) -> EpochScheduler | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -158,7 +159,10 @@ def test_one_epoch_cli_run_records_like_fashion_mnist(tmp_path: Path, cifar_root
     assert summary["activation_params"] == {"beta": 0.5}
     assert 0.0 <= summary["final"]["top1"] <= summary["final"]["top5"] <= 1.0
     metrics = (run_dir / "metrics.csv").read_text().splitlines()
-    assert metrics[0] == "epoch,train_loss_sum,train_loss,test_loss,top1,top3,top5,seconds,lr" and len(metrics) == 2
+    assert metrics[0] == "epoch,train_loss_sum,train_loss,test_loss,top1,top3,top5,seconds,lr,keras_val_loss"
+    assert len(metrics) == 2
+    # Keras' val_loss: clipped cross-entropy (≤ the plain one) + the kernel penalty (> 0)
+    assert summary["final"]["keras_val_loss"] > 0 and math.isfinite(summary["final"]["keras_val_loss"])
     text = (tmp_path / "Results.md").read_text()
     assert "## cifar100 · resnet · depth 20 · v2" in text
     row = next(l for l in text.splitlines() if l.startswith("| mila"))

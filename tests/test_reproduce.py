@@ -10,7 +10,9 @@ import pytest
 
 from conftest import ROOT, run_cli
 from mila_bench.config import compose
-from mila_bench.reproduce import PUBLISHED_ACTIVATIONS, PublishedRow, plan_rows, published_csv, published_tables
+from mila_bench.reproduce import (
+    PUBLISHED_ACTIVATIONS, PublishedRow, comparison_section, plan_rows, published_csv, published_tables, table_plans,
+)  # fmt: skip
 
 
 def test_packaged_numbers_are_the_reference_csv() -> None:
@@ -23,6 +25,7 @@ def test_packaged_numbers_are_the_reference_csv() -> None:
     assert len(tables) == 20 and "cifar10-resnet20-v1" in tables and "cifar100-resnet164-v2" in tables
     row = next(r for r in tables["cifar10-resnet56-v1"].rows if r.label == "Mila (β = -0.25)")
     assert (row.top1, row.top3, row.top5, row.beta) == (92.59, 98.98, 99.81, -0.25)  # the recipe's example row
+    assert row.loss == pytest.approx(0.429828)  # "4.29828%" is Keras' val_loss × 10
     assert tables["cifar10-resnet20-v1"].rows[0].top3 is None  # not published for that table
     assert {r.activation for t in tables.values() for r in t.rows} <= set(PUBLISHED_ACTIVATIONS)
 
@@ -35,6 +38,7 @@ def test_every_table_has_its_recipe_config(name: str) -> None:
         table.dataset, "resnet", table.depth, table.version
     )
     assert (cfg.optimizer.name, cfg.optimizer.lr, cfg.trainer.batch_size, cfg.scheduler.name) == ("adam", 0.001, 32, "recipe")
+    assert cfg.optimizer.eps == 1e-7  # Keras' Adam default, where PyTorch has 1e-8
     assert cfg.trainer.epochs == (200 if table.depth <= 56 else 100 if table.depth == 110 else 50)
 
 
@@ -85,6 +89,10 @@ def test_tiny_reproduction_writes_the_comparison_table(tmp_path: Path, cifar_roo
     assert all(s["data"]["train_subset"] == 32 for s in summaries)
     assert sorted(s["seed"] for s in summaries) == sorted([0, 1] * len(published))
 
+    assert all("keras_val_loss" in s["final"] for s in summaries)
+    header_csv = (runs[0] / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert "test_loss" in header_csv and "keras_val_loss" in header_csv
+
     text = (tmp_path / "Results.md").read_text()
     assert "## cifar10 · resnet · depth 20 · v1" in text  # each run's own row
     assert "## Reproduction · cifar10-resnet20-v1 · 1 epoch · 2 seeds" in text
@@ -92,17 +100,51 @@ def test_tiny_reproduction_writes_the_comparison_table(tmp_path: Path, cifar_roo
     table = [l for l in section.splitlines() if l.startswith("|")]
     header = [c.strip() for c in table[0].strip("|").split("|")]
     assert header[:6] == ["Activation", "Ran as", "n", "Top-1 ours", "Top-1 published", "Δ Top-1"]
-    rows = {cells[0]: cells for cells in ([c.strip() for c in l.strip("|").split("|")] for l in table[2:])}
+    assert header[-3:] == ["Loss ours", "Loss published", "Δ Loss"]
+    rows = {cells[0]: dict(zip(header, cells)) for cells in ([c.strip() for c in l.strip("|").split("|")] for l in table[2:])}
     assert set(rows) == {r.label for r in published}
     mila = rows["Mila (β = 1.5)"]
-    assert mila[1] == "mila beta=1.5" and mila[2] == "2" and mila[4] == "91.44"
-    ours = [100 * s["final"]["top1"] for s in summaries if s["activation"] == "mila" and s["activation_params"]["beta"] == 1.5]
-    mean = sum(ours) / 2
-    std = abs(ours[0] - ours[1]) / 2**0.5
-    assert mila[3] == f"{mean:.2f} ± {std:.2f}"
-    assert mila[5] == f"{mean - 91.44:+.2f}"
-    assert mila[7] == "—" and mila[8] == "—"  # no published Top-3 for this table
-    assert "[16/16]" in proc.stdout and "Reproduction · cifar10-resnet20-v1" in proc.stdout
+    assert mila["Ran as"] == "mila beta=1.5" and mila["n"] == "2" and mila["Top-1 published"] == "91.44"
+    mine = [s["final"] for s in summaries if s["activation"] == "mila" and s["activation_params"]["beta"] == 1.5]
+    for key, title, scale, decimals, published in (("top1", "Top-1", 100, 2, 91.44), ("keras_val_loss", "Loss", 1, 4, 0.48906)):
+        values = [scale * f[key] for f in mine]
+        mean, std = sum(values) / 2, abs(values[0] - values[1]) / 2**0.5
+        assert mila[f"{title} ours"] == f"{mean:.{decimals}f} ± {std:.{decimals}f}"
+        reading = "within" if abs(mean - published) <= 2 * std else "beyond"
+        assert mila[f"Δ {title}"] == f"{mean - published:+.{decimals}f} ({reading} 2σ)"
+    assert mila["Loss published"] == "0.4891"  # the table's 4.8906% ÷ 10
+    assert mila["Top-3 published"] == "—" and mila["Δ Top-3"] == "—"  # no published Top-3 for this table
+    assert "one Keras run per row with no seed control" in section and "Loss column ÷ 10" in section
+    assert "Trained 1 epoch, the published runs 200" in section
+    assert "[16/16]" in proc.stdout and "Reproduction · cifar10-resnet20-v1" in proc.stdout and ", loss " in proc.stdout
+
+
+def record(activation: str, seed: int, top1: float, loss: float, **params: float) -> dict:
+    """A run record (summary.json) as far as the comparison reads it."""
+    final = {"top1": top1 / 100, "top3": 0.99, "top5": 0.998, "keras_val_loss": loss}
+    return {"activation": activation, "activation_params": params, "seed": seed, "epochs": 200, "dataset": "cifar10", "final": final}
+
+
+def test_comparison_reads_each_delta_against_our_spread() -> None:
+    table = published_tables()["cifar10-resnet56-v1"]  # Mila β = -0.25: 92.59 %, loss 0.429828, 200 epochs
+    plans = [p for p in table_plans(table) if p.name == "mila" and p.params == {"beta": -0.25}]
+    records = [
+        record("mila", 0, 92.0, 0.38, beta=-0.25), record("mila", 1, 93.0, 0.39, beta=-0.25),
+        record("mila", 2, 92.5, 0.40, beta=-0.25),  # top-1 92.5 ± 0.5: Δ -0.09 within; loss 0.39 ± 0.01: Δ -0.0398 beyond
+        record("mila", 3, 10.0, 9.9, beta=0.5),  # another row's run: not this row's
+    ]  # fmt: skip
+    lines = comparison_section(table, plans, records)
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    row = dict(zip(header, [c.strip() for c in lines[2].strip("|").split("|")]))
+    assert row["n"] == "3" and row["Top-1 ours"] == "92.50 ± 0.50" and row["Top-1 published"] == "92.59"
+    assert row["Δ Top-1"] == "-0.09 (within 2σ)"
+    assert row["Loss ours"] == "0.3900 ± 0.0100" and row["Loss published"] == "0.4298"
+    assert row["Δ Loss"] == "-0.0398 (beyond 2σ)"
+    assert row["Δ Top-3"] == "+0.02 (beyond 2σ)"  # 99.00 ± 0.00 against 98.98
+    text = "\n".join(lines)
+    assert "Here 1 of 4 Δs are within the spread." in text and "Trained" not in text  # 200 epochs: the recipe's
+    one_seed = comparison_section(table, plans, records[:1])
+    assert "(within" not in "\n".join(one_seed) and "no spread of ours" in "\n".join(one_seed)
 
 
 @pytest.mark.parametrize(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from mila_bench.activations import Activation, get_activation
 from mila_bench.config import compose
 from mila_bench.errors import UsageError
 from mila_bench.models import build_model
-from mila_bench.models.resnet import DEPTHS
+from mila_bench.models.resnet import DEPTHS, SameConv2d, same_padding
 
 
 def conv(c_in: int, c_out: int, k: int) -> int:
@@ -114,3 +115,55 @@ def test_kernel_l2_becomes_weight_decay_on_conv_kernels_only() -> None:
     assert {id(p) for p in kernels["params"]} == {id(m.weight) for m in convs}
     everything = [*kernels["params"], *rest["params"]]
     assert len(everything) == len(list(model.parameters())) and {id(p) for p in everything} == {id(p) for p in model.parameters()}
+
+
+@pytest.mark.parametrize(
+    ("size", "kernel", "stride", "expected"),
+    [
+        (32, 3, 2, (0, 1)),  # even input, stride 2: Keras pads only bottom/right
+        (16, 3, 2, (0, 1)),
+        (33, 3, 2, (1, 1)),  # odd input: ⌈33/2⌉ = 17 outputs need 2 pixels, one each side
+        (7, 3, 2, (1, 1)),
+        (8, 5, 2, (1, 2)),  # total 3: the extra pixel after
+        (9, 5, 2, (2, 2)),
+        (32, 3, 1, (1, 1)),  # stride 1: symmetric, as padding=1
+        (32, 1, 2, (0, 0)),  # 1×1 never pads
+        (33, 1, 2, (0, 0)),
+        (10, 3, 3, (1, 1)),  # ⌈10/3⌉ = 4 outputs: (4 − 1)·3 + 3 − 10 = 2
+        (11, 3, 3, (0, 1)),
+    ],
+)
+def test_same_padding_arithmetic(size: int, kernel: int, stride: int, expected: tuple[int, int]) -> None:
+    assert same_padding(size, kernel, stride) == expected
+    before, after = expected
+    assert (size + before + after - kernel) // stride + 1 == -(-size // stride)  # Keras' 'same' output size
+
+
+@pytest.mark.parametrize("size", [32, 33, 8, 7])
+def test_strided_conv_pads_bottom_right_like_keras(size: int) -> None:
+    torch.manual_seed(0)
+    conv = SameConv2d(2, 3, 3, stride=2)
+    x = torch.randn(1, 2, size, size)
+    before, after = same_padding(size, 3, 2)
+    expected = F.conv2d(F.pad(x, (before, after, before, after)), conv.weight, conv.bias, stride=2)
+    with torch.no_grad():
+        out = conv(x)
+    assert out.shape[-2:] == (-(-size // 2), -(-size // 2))
+    assert torch.equal(out, expected)
+    if size % 2 == 0:  # not what a symmetric padding=1 gives
+        assert not torch.allclose(out, F.conv2d(x, conv.weight, conv.bias, stride=2, padding=1))
+
+
+@pytest.mark.parametrize(("version", "depth"), [(1, 20), (2, 20)])
+def test_modules_are_registered_in_forward_order(version: int, depth: int) -> None:
+    model = resnet(depth, version).eval()
+    leaves = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.BatchNorm2d, nn.Linear))]  # what state_dict holds
+    called: list[nn.Module] = []
+    hooks = [m.register_forward_hook(lambda m, i, o: called.append(m)) for m in leaves]
+    with torch.no_grad():
+        model(torch.randn(1, 3, 32, 32))
+    for hook in hooks:
+        hook.remove()
+    assert [id(m) for m in called] == [id(m) for m in leaves]
+    names = list(dict.fromkeys(k.split(".")[0] for k in model.state_dict()))
+    assert names == (["stem", "blocks", "fc"] if version == 1 else ["stem", "blocks", "head", "fc"])

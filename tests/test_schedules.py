@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 import re
 from pathlib import Path
 
@@ -47,12 +48,108 @@ def test_recipe_without_plateau_effect_is_the_step_schedule() -> None:
 def test_persistent_plateau_cuts_compound_with_the_steps() -> None:
     losses = [1.0 - 0.01 * e for e in range(10)] + [1.0] * 40  # improves for 10 epochs, then stalls
     seen = lrs(["scheduler.plateau.persists=true", "scheduler.milestones=[30]", "scheduler.factors=[0.1]"], losses)
-    assert seen[:16] == pytest.approx([BASE] * 16)  # best at epoch 10, five bad epochs are patience
+    assert seen[:15] == pytest.approx([BASE] * 15)  # best at epoch 9 (0-based); epochs 10..14 are five bad ones
     cut = BASE * math.sqrt(0.1)
-    assert seen[16] == pytest.approx(cut)  # the sixth bad epoch cuts
-    assert seen[22] == pytest.approx(cut * math.sqrt(0.1))  # and six more
+    assert seen[15] == pytest.approx(cut)  # Keras cuts when wait reaches patience: after the fifth bad epoch
+    assert seen[20] == pytest.approx(cut * math.sqrt(0.1))  # and five more
     assert seen[31] == pytest.approx(seen[30] * 0.1)  # the step (0-based epoch 31 > 30) multiplies what is there
-    assert seen[-1] == pytest.approx(5e-7)  # plateau cuts stop at min_lr
+    assert seen[35] == seen[-1] == 5e-7  # a cut stops at min_lr, and the lr stays there
+
+
+class KerasReduceLROnPlateau:
+    """Keras 2.2's ``ReduceLROnPlateau.on_epoch_end`` (the example's callback), line for line."""
+
+    def __init__(self, factor: float, patience: int, min_lr: float, min_delta: float = 1e-4, cooldown: int = 0) -> None:
+        self.factor, self.patience, self.min_lr, self.cooldown = factor, patience, min_lr, cooldown
+        self.monitor_op = lambda a, b: a < b - min_delta  # mode 'min'
+        self.best, self.wait, self.cooldown_counter, self.cuts = math.inf, 0, 0, 0
+
+    def in_cooldown(self) -> bool:
+        return self.cooldown_counter > 0
+
+    def on_epoch_end(self, logs: dict, optimizer: dict) -> None:
+        current = logs["val_loss"]
+        if self.in_cooldown():
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self.monitor_op(current, self.best):
+            self.best = current
+            self.wait = 0
+        elif not self.in_cooldown():
+            self.wait += 1
+            if self.wait >= self.patience:
+                old_lr = float(optimizer["lr"])
+                if old_lr > self.min_lr:
+                    new_lr = old_lr * self.factor
+                    new_lr = max(new_lr, self.min_lr)
+                    optimizer["lr"] = new_lr
+                    self.cooldown_counter = self.cooldown
+                    self.wait = 0
+                    self.cuts += 1
+
+
+def keras_lr_schedule(epoch: int) -> float:
+    """The example's ``lr_schedule``, as published."""
+    lr = 1e-3
+    if epoch > 180:
+        lr *= 0.5e-3
+    elif epoch > 160:
+        lr *= 1e-3
+    elif epoch > 120:
+        lr *= 1e-2
+    elif epoch > 80:
+        lr *= 1e-1
+    return lr
+
+
+def keras_lrs(losses: list[float], persists: bool) -> list[float]:
+    """The lr of each epoch in Keras: LearningRateScheduler at epoch begin, ReduceLROnPlateau at epoch end.
+
+    The example's schedule sets lr_schedule(epoch) outright; the persisting reading multiplies the
+    current lr by the schedule's change instead (Keras passes ``schedule(epoch, lr)`` the current
+    lr), never below min_lr once the plateau has cut.
+    """
+    plateau = KerasReduceLROnPlateau(factor=math.sqrt(0.1), patience=5, min_lr=0.5e-6)
+    optimizer = {"lr": 1e-3}
+
+    def schedule(epoch: int, lr: float) -> float:
+        if not persists:
+            return keras_lr_schedule(epoch)
+        lr *= keras_lr_schedule(epoch) / keras_lr_schedule(max(epoch - 1, 0))
+        return max(lr, plateau.min_lr) if plateau.cuts else lr
+
+    seen = []
+    for epoch, loss in enumerate(losses):
+        optimizer["lr"] = schedule(epoch, float(optimizer["lr"]))  # LearningRateScheduler.on_epoch_begin
+        seen.append(optimizer["lr"])
+        plateau.on_epoch_end({"val_loss": loss}, optimizer)
+    return seen
+
+
+def loss_sequences() -> dict[str, list[float]]:
+    noise = random.Random(0)
+    return {
+        "flat": [1.0] * 200,
+        "falling": [1 / (1 + e) for e in range(200)],  # improvements drop below min_delta after ~100 epochs
+        "noisy": [0.99**e + noise.gauss(0, 0.02) for e in range(200)],
+        "steps of 4e-5": [1 - 4e-5 * e for e in range(200)],  # below min_delta; every third epoch beats best
+        "steps of 1.5e-5": [1 - 1.5e-5 * e for e in range(200)],  # best is beaten only every seventh epoch
+        "stall then fall": [1.0] * 60 + [1.0 - 0.01 * e for e in range(140)],
+    }
+
+
+@pytest.mark.parametrize("persists", [False, True])
+@pytest.mark.parametrize("name", sorted(loss_sequences()))
+def test_recipe_lr_is_kerass_in_every_epoch(name: str, persists: bool) -> None:
+    losses = loss_sequences()[name]
+    ours = lrs([f"scheduler.plateau.persists={str(persists).lower()}"], losses)
+    keras = keras_lrs(losses, persists)
+    assert ours == pytest.approx(keras, rel=1e-9, abs=0)
+    assert len(ours) == 200 and min(ours) >= 5e-7 * (1 - 1e-12)
+    if persists and name in ("flat", "noisy", "steps of 1.5e-5"):
+        assert min(ours[:81]) < 1e-3  # the plateau did act before the first step
+    if not persists:
+        assert ours == pytest.approx([keras_lr_schedule(e) for e in range(200)], rel=1e-12)
 
 
 def test_cosine_anneals_to_min_lr() -> None:
@@ -101,4 +198,4 @@ def test_fit_steps_the_scheduler_and_records_each_epochs_lr(cifar_root: Path, tm
     ]))  # fmt: skip
     assert [m.lr for m in result.history] == pytest.approx([1e-3, 1e-4, 1e-5])
     header = (result.run_dir / "metrics.csv").read_text().splitlines()[0]
-    assert header.endswith(",seconds,lr")
+    assert header.endswith(",seconds,lr,keras_val_loss")  # ResNet has Keras' kernel penalty

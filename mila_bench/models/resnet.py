@@ -3,10 +3,12 @@
 The published CIFAR tables were made with that example, so its details are kept: v1 is
 6n+2 layers of post-activation basic blocks (16/32/64 filters); v2 is 9n+2 layers of
 pre-activation bottleneck blocks (16→64, 64→128, 128→256); both end in global average
-pooling and one dense layer. Convolutions keep their bias, the 1×1 projection shortcuts
-have no batch norm, kernels start from Keras' truncated He normal, batch norm uses Keras'
+pooling and one dense layer. Convolutions keep their bias and pad like Keras' ``'same'``
+(for a strided 3×3 that is 0 before and 1 after, not 1 on both sides: see :func:`same_padding`),
+the 1×1 projection shortcuts have no batch norm, kernels start from Keras' truncated He normal, batch norm uses Keras'
 epsilon 1e-3 and momentum 0.99, and ``kernel_l2`` reproduces Keras' ``l2(1e-4)`` kernel
-regularizer (see :meth:`ResNet.param_groups`). Every activation is a fresh module from the
+regularizer (see :meth:`ResNet.param_groups` and :meth:`ResNet.kernel_penalty`). Modules are
+registered in forward order, so ``state_dict()`` lists them as the data flows. Every activation is a fresh module from the
 registry factory, so ``activation=`` and ``activation.beta=`` apply throughout.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mila_bench.errors import UsageError
@@ -38,8 +41,38 @@ def batch_norm(channels: int) -> nn.BatchNorm2d:
     return nn.BatchNorm2d(channels, eps=1e-3, momentum=0.01)
 
 
-def conv(c_in: int, c_out: int, kernel: int, stride: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=True)
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """Keras/TF ``padding='same'`` along one axis of ``size`` pixels: (before, after).
+
+    The output has ⌈size/stride⌉ pixels, which takes max((⌈n/s⌉ − 1)·s + k − n, 0) pixels of
+    padding in all; an odd total puts the extra pixel after (bottom/right). A stride-2 3×3 on
+    32 pixels gets (0, 1), where a symmetric ``padding=1`` would shift every window up-left.
+    """
+    total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+class SameConv2d(nn.Conv2d):
+    """``Conv2D(padding='same')`` of Keras: symmetric ``kernel // 2`` where that is the same thing
+    (stride 1, or 1×1 kernels, which never pad), else the padding of :func:`same_padding`."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1) -> None:
+        self.pads_itself = stride > 1 and kernel > 1
+        super().__init__(c_in, c_out, kernel, stride=stride, padding=0 if self.pads_itself else kernel // 2, bias=True)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + (", padding='same' (extra pixel bottom/right)" if self.pads_itself else "")
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.pads_itself:
+            top, bottom = same_padding(x.shape[-2], self.kernel_size[0], self.stride[0])
+            left, right = same_padding(x.shape[-1], self.kernel_size[1], self.stride[1])
+            x = F.pad(x, (left, right, top, bottom))
+        return super().forward(x)
+
+
+def conv(c_in: int, c_out: int, kernel: int, stride: int = 1) -> SameConv2d:
+    return SameConv2d(c_in, c_out, kernel, stride)
 
 
 def conv_unit(
@@ -65,7 +98,7 @@ class BasicBlock(nn.Module):
         self.activation = make_activation()
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.activation(self.shortcut(x) + self.residual(x))
+        return self.activation(self.residual(x) + self.shortcut(x))
 
 
 class BottleneckBlock(nn.Module):
@@ -87,7 +120,7 @@ class BottleneckBlock(nn.Module):
         self.shortcut = conv(c_in, c_out, 1, stride) if stride != 1 or c_in != c_out else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.shortcut(x) + self.residual(x)
+        return self.residual(x) + self.shortcut(x)
 
 
 class ResNet(nn.Module):
@@ -110,7 +143,7 @@ class ResNet(nn.Module):
                     stride = 2 if stage > 0 and i == 0 else 1
                     blocks.append(BasicBlock(c_in, width, stride, make_activation))
                     c_in = width
-            self.head = nn.Identity()
+            head: nn.Module = nn.Identity()
         else:
             self.stem = conv_unit(in_channels, 16, 3, 1, make_activation, conv_first=True)
             c_in = 16
@@ -120,8 +153,9 @@ class ResNet(nn.Module):
                     stride = 2 if stage > 0 and i == 0 else 1
                     blocks.append(BottleneckBlock(c_in, c_mid, c_out, stride, make_activation, first=stage == 0 and i == 0))
                     c_in = c_out
-            self.head = nn.Sequential(batch_norm(c_in), make_activation())
+            head = nn.Sequential(batch_norm(c_in), make_activation())
         self.blocks = nn.Sequential(*blocks)
+        self.head = head  # registered after the blocks: state_dict() follows the forward pass
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(c_in, num_classes)
         self.apply(_keras_init)
@@ -130,10 +164,21 @@ class ResNet(nn.Module):
         x = self.head(self.blocks(self.stem(x)))
         return self.fc(self.pool(x).flatten(1))
 
+    def kernels(self) -> list[nn.Parameter]:
+        """The conv kernels, which Keras' example regularizes (not biases, BN or the dense layer)."""
+        return [m.weight for m in self.modules() if isinstance(m, nn.Conv2d)]
+
+    def kernel_penalty(self) -> Tensor | None:
+        """Keras' regularization loss ``kernel_l2 · Σ‖kernel‖²``, which Keras adds to its loss and
+        val_loss; None for a model without the penalty."""
+        if not self.kernel_l2:
+            return None
+        return self.kernel_l2 * sum(k.detach().double().square().sum() for k in self.kernels())
+
     def param_groups(self, weight_decay: float) -> list[dict]:
         """Optimizer groups: Keras' ``l2(kernel_l2)`` on conv kernels is weight decay 2·kernel_l2
         on them (the gradient of kernel_l2·Σw²); everything else gets ``weight_decay``."""
-        kernels = [m.weight for m in self.modules() if isinstance(m, nn.Conv2d)]
+        kernels = self.kernels()
         ids = {id(p) for p in kernels}
         rest = [p for p in self.parameters() if id(p) not in ids]
         if not self.kernel_l2:
