@@ -96,7 +96,6 @@ def _eager_forward(x: Tensor, beta: float | Tensor) -> Tensor:
     out = torch.empty(flat_x.shape, dtype=x.dtype, device=x.device)
     blocks = _blocks(flat_x.numel(), x.device)
     buf = torch.empty(min(blocks.step, flat_x.numel()), dtype=work, device=x.device)
-    one = torch.ones((), dtype=work, device=x.device)
     for start in blocks:
         xb = flat_x[start : start + blocks.step]
         b = buf[: len(xb)]
@@ -106,7 +105,7 @@ def _eager_forward(x: Tensor, beta: float | Tensor) -> Tensor:
             torch.add(xb, beta, out=b)
         b.exp_()  # e
         b.addcmul_(b, b, value=0.5)  # h = e + e²/2
-        torch.addcdiv(one, one, b, out=b)  # 1 + 1/h = (n + 2)/n
+        b.reciprocal_().add_(1)  # 1 + 1/h = (n + 2)/n
         torch.div(xb, b, out=out[start : start + blocks.step])  # x·n/(n + 2)
     return out.view(x.shape)
 
