@@ -226,7 +226,7 @@ def train_command(device: torch.device, cifar: Path, work: Path, epochs: int, ex
 
 
 def read_metrics(work: Path) -> list[dict[str, float]]:
-    [run_dir] = [p for p in (work / "results").iterdir() if p.is_dir()]
+    [run_dir] = [p for p in (work / "results").iterdir() if p.is_dir() and not p.name.startswith(".")]
     with open(run_dir / "metrics.csv") as f:
         return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
 
