@@ -122,13 +122,14 @@ class ResNet(nn.Module):
                     c_in = c_out
             self.head = nn.Sequential(batch_norm(c_in), make_activation())
         self.blocks = nn.Sequential(*blocks)
-        self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(c_in, num_classes)
         self.apply(_keras_init)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.head(self.blocks(self.stem(x)))
-        return self.fc(self.pool(x).flatten(1))
+        # Global average pooling as a mean: AdaptiveAvgPool2d's CUDA backward has no deterministic
+        # implementation, so trainer.deterministic=true would stop a CUDA run at its first step.
+        return self.fc(x.mean(dim=(2, 3)))
 
     def param_groups(self, weight_decay: float) -> list[dict]:
         """Optimizer groups: Keras' ``l2(kernel_l2)`` on conv kernels is weight decay 2·kernel_l2
