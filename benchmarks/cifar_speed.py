@@ -97,13 +97,13 @@ def torchvision_epoch(cfg, root: str, batches: int, workers: int, device: torch.
 
 def mila_bench_epoch(cfg, batches: int, device: torch.device) -> tuple[float, float]:
     """Images/second of ``batches`` steps of ``engine.fit`` (and that epoch's seconds)."""
-    from mila_bench.data import Split, load_dataset
+    from mila_bench.data import load_dataset
     from mila_bench.engine import fit
 
     data = load_dataset(cfg.dataset)
     n = batches * BATCH
-    data.train = Split(data.train.images[:n], data.train.labels[:n]).to(device)
-    data.test = Split(data.test.images[:BATCH], data.test.labels[:BATCH]).to(device)
+    data.train = data.train.head(n).to(device)
+    data.test = data.test.head(BATCH).to(device)
     model, optimizer = build(cfg, device)
     warm_up(model, optimizer, device)
     [metrics] = fit(

@@ -98,7 +98,10 @@ def validate(cfg: DictConfig) -> None:
     from mila_bench.schedules import check_scheduler
 
     check_scheduler(cfg.get("scheduler"))
-    for key in ("trainer.amp", "trainer.compile", "trainer.resume", "trainer.deterministic", "dataset.verify", "dataset.flip"):
+    from mila_bench.engine import check_compile
+
+    check_compile(OmegaConf.select(cfg, "trainer.compile"))  # true, false or a torch.compile mode
+    for key in ("trainer.amp", "trainer.resume", "trainer.deterministic", "dataset.verify", "dataset.flip"):
         _flag(cfg, key)
     if OmegaConf.select(cfg, "dataset.shift") is not None:
         _integer(cfg, "dataset.shift", minimum=0)

@@ -68,7 +68,7 @@ def train(
 
     act_name = cfg.activation.name
     act_params = activations.activation_factory(cfg.activation)().params
-    amp, compiled = bool(cfg.trainer.get("amp", False)), bool(cfg.trainer.get("compile", False))
+    amp, compiled = bool(cfg.trainer.get("amp", False)), cfg.trainer.get("compile", False)
     resume = None
     if cfg.trainer.get("resume"):
         run_dir = runs.find_resumable(results_dir, cfg)
@@ -170,7 +170,7 @@ def fit_model(
         on_epoch=on_epoch,
         scheduler=build_scheduler(cfg.get("scheduler"), optimizer, cfg.trainer.epochs),
         amp=bool(cfg.trainer.get("amp", False)),
-        compiled=bool(cfg.trainer.get("compile", False)),
+        compiled=cfg.trainer.get("compile", False),
         resume=resume,
         on_checkpoint=on_checkpoint,
     )

@@ -53,6 +53,7 @@ def cases() -> list:
         ("epochs < 1", ["train", "trainer.epochs=0"], "trainer.epochs=0"),
         ("batch size < 1", [*train, "trainer.batch_size=0"], "trainer.batch_size=0"),
         ("lr <= 0", [*train, "optimizer.lr=-0.1"], "optimizer.lr=-0.1"),
+        ("compile mode", [*train, "trainer.compile=fast"], "trainer.compile='fast' is not allowed; allowed: false, true, default, reduce-overhead"),
         ("subset too large", ["train", "dataset.train_subset=60001"], "dataset.train_subset=60001"),
         ("missing data", [*train, "dataset.root=data/nothing", "dataset.system_dir=data/empty", "dataset.download=false"], "Fashion-MNIST not found"),
         ("truncated gz", [*train, "dataset.root=data/fresh", "dataset.system_dir=data/truncated_system", "dataset.download=false"], "could not decompress"),

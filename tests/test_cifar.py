@@ -30,13 +30,19 @@ def test_loads_through_torchvision_as_mean_subtracted_tensors(cifar_root: Path, 
     assert data.train.images.shape == (TRAIN, 3, 32, 32) and data.test.images.shape == (TEST, 3, 32, 32)
     raw, labels = images_and_labels(TRAIN, classes, seed)
     assert data.train.labels.tolist() == labels
+    # In memory: the written pixels as they are (uint8); the model sees them scaled and centred.
+    assert data.train.images.dtype == torch.uint8
+    assert torch.equal(data.train.images, torch.from_numpy(raw.reshape(TRAIN, 3, 32, 32)))
     # Adding the per-pixel training mean back gives the written pixels, scaled to [0, 1].
     written = torch.from_numpy(raw.reshape(TRAIN, 3, 32, 32)).float() / 255
     mean = written.mean(dim=0, keepdim=True)
-    torch.testing.assert_close(data.train.images + mean, written)
-    torch.testing.assert_close(data.train.images.mean(dim=0), torch.zeros(3, 32, 32), atol=1e-5, rtol=0)
+    torch.testing.assert_close(data.train.mean, mean)
+    torch.testing.assert_close(data.train.float_images() + mean, written)
+    torch.testing.assert_close(data.train.float_images().mean(dim=0), torch.zeros(3, 32, 32), atol=1e-5, rtol=0)
+    [(batch, _)] = list(data.train.batches(TRAIN))
+    assert batch.dtype == torch.float32 and torch.equal(batch, data.train.float_images())
     test_raw, _ = images_and_labels(TEST, classes, seed + 1)
-    torch.testing.assert_close(data.test.images + mean, torch.from_numpy(test_raw.reshape(TEST, 3, 32, 32)).float() / 255)
+    torch.testing.assert_close(data.test.float_images() + mean, torch.from_numpy(test_raw.reshape(TEST, 3, 32, 32)).float() / 255)
     assert data.info["md5_check"] == "skipped (dataset.verify=false)"
     assert isinstance(data.augment, ShiftFlip) and data.augment.shift == 3 and data.augment.flip
 
@@ -48,7 +54,7 @@ def test_same_pixels_as_torchvision_reads_them(cifar_root: Path) -> None:
     chw = lambda a: torch.from_numpy(np.asarray(a)).permute(0, 3, 1, 2).float() / 255  # noqa: E731
     data = load_dataset(cifar_cfg("cifar10", cifar_root, "dataset.shift=0", "dataset.flip=false"))
     assert data.augment is None
-    torch.testing.assert_close(data.test.images + chw(train_ref.data).mean(0), chw(test_ref.data))
+    torch.testing.assert_close(data.test.float_images() + chw(train_ref.data).mean(0), chw(test_ref.data))
     assert data.test.labels.tolist() == list(test_ref.targets)
 
 
@@ -116,6 +122,37 @@ def test_shift_flip_moves_every_image_by_at_most_the_shift_and_is_seeded() -> No
     assert torch.equal(out, ShiftFlip(shift=2)(images, torch.Generator().manual_seed(5)))
     assert not torch.equal(out, ShiftFlip(shift=2)(images, torch.Generator().manual_seed(6)))
     assert torch.equal(ShiftFlip(shift=0, flip=False)(images, torch.Generator()), images)
+
+
+def test_shift_flip_moves_uint8_pixels_like_float_ones() -> None:
+    """The augmentation only moves pixels, so it works on the native uint8 images as well."""
+    images = torch.randint(0, 256, (16, 3, 10, 10), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    on_bytes = ShiftFlip(shift=3)(images, torch.Generator().manual_seed(2))
+    on_floats = ShiftFlip(shift=3)(images.float() / 255, torch.Generator().manual_seed(2))
+    assert on_bytes.dtype == torch.uint8 and torch.equal(on_bytes.float() / 255, on_floats)
+    found = [find_transform(images[i], on_bytes[i], 3) for i in range(len(images))]
+    assert all(f is not None for f in found)
+
+
+def test_uint8_training_matches_the_float_path(cifar_root: Path) -> None:
+    """Training from uint8 images normalised per batch gives the metrics of training from the
+    whole split converted to float up front (the former representation), within float rounding."""
+    from mila_bench.data import Split
+    from mila_bench.pipeline import fit_model
+
+    cfg = compose(["experiment=cifar10_resnet20_v1", "trainer.epochs=2", f"dataset.root={cifar_root}",
+                   "dataset.verify=false", "device=cpu", "trainer.progress=false"])  # fmt: skip
+    data = load_dataset(cfg.dataset)
+    old_mean = (data.train.images.float() / 255).mean(dim=0, keepdim=True)  # as the float path computed it
+    as_float = load_dataset(cfg.dataset)
+    as_float.train = Split(data.train.images.float().div_(255).sub_(old_mean), data.train.labels)
+    as_float.test = Split(data.test.images.float().div_(255).sub_(old_mean), data.test.labels)
+    _, ours = fit_model(cfg, data, torch.device("cpu"), seed=0)
+    _, theirs = fit_model(cfg, as_float, torch.device("cpu"), seed=0)
+    for a, b in zip(ours, theirs):
+        for key in ("train_loss_sum", "test_loss", "top1", "top3", "top5"):
+            assert getattr(a, key) == pytest.approx(getattr(b, key), rel=1e-4, abs=1e-6), key
+    assert ours[-1].train_loss < ours[0].train_loss  # and it learns
 
 
 def test_fit_augments_training_batches_only(cifar_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

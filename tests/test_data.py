@@ -22,22 +22,32 @@ def test_loads_real_fashion_mnist_as_tensors(fashion_root: Path) -> None:
     data = load_dataset(dataset_cfg(f"dataset.root={fashion_root}"))
     assert data.info["source"] == "root"  # the session fixture already put the files there
     assert data.train.images.shape == (60000, 1, 28, 28) and data.test.images.shape == (10000, 1, 28, 28)
-    assert data.train.images.dtype == torch.float32
-    assert 0.0 == data.train.images.min() and data.train.images.max() == 1.0
+    assert data.train.images.dtype == torch.uint8  # native dtype in memory; batches are float
+    assert 0 == data.train.images.min() and data.train.images.max() == 255
+    images, labels = next(data.train.batches(64, torch.Generator().manual_seed(0)))
+    assert images.dtype == torch.float32 and images.shape == (64, 1, 28, 28) and labels.dtype == torch.int64
+    assert 0.0 <= images.min() and images.max() <= 1.0
     assert sorted(data.train.labels.unique().tolist()) == list(range(10))
     assert torch.bincount(data.test.labels).tolist() == [1000] * 10  # Fashion-MNIST's balanced test split
 
 
-def test_tensors_equal_torchvision_to_tensor(fashion_root: Path) -> None:
-    """Our in-memory tensors are exactly what the original's per-sample ToTensor gives."""
+def test_batches_equal_torchvision_to_tensor(fashion_root: Path) -> None:
+    """The float batches made from our uint8 tensors are exactly what the original's per-sample ToTensor gives."""
     from torchvision import datasets, transforms
 
     data = load_dataset(dataset_cfg(f"dataset.root={fashion_root}"))
     reference = datasets.FashionMNIST(str(fashion_root), train=True, transform=transforms.ToTensor())
+    batches = list(data.train.batches(1000))
     for i in (0, 1, 12345, 59999):
         image, label = reference[i]
-        assert torch.equal(data.train.images[i], image)
-        assert data.train.labels[i].item() == label
+        images, labels = batches[i // 1000]
+        assert torch.equal(images[i % 1000], image)
+        assert labels[i % 1000].item() == label
+    shuffled = data.train.head(3000)
+    order = torch.randperm(3000, generator=torch.Generator().manual_seed(4))
+    [(images, labels)] = list(shuffled.batches(3000, torch.Generator().manual_seed(4)))
+    assert torch.equal(images, torch.stack([reference[int(i)][0] for i in order]))
+    assert torch.equal(shuffled.float_images(), torch.stack([reference[i][0] for i in range(3000)]))
 
 
 def test_system_copy_is_decompressed_into_an_empty_root(tmp_path: Path, fashion_root: Path) -> None:

@@ -104,3 +104,116 @@ def test_every_registered_activation_trains(tmp_path: Path, fashion_root: Path, 
     # accuracy. (thresholded_relu, θ = 1, starts nearly dead after the first layer: ~14% here.)
     assert final.test_loss < math.log(10) and final.top1 > 0.11
     assert result.summary["activation"] == name
+
+
+# ------------------------------------------------------------------- host reads per step
+
+#: Every way Python code reads a tensor's value back to the host (on CUDA each one waits for the GPU).
+HOST_READS = ("item", "tolist", "numpy", "__bool__", "__float__", "__int__", "__index__", "__format__", "__repr__", "__str__")
+
+
+def count_host_reads(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Patch every host read of torch.Tensor with a counting wrapper; returns the live counts."""
+    counts = dict.fromkeys(HOST_READS, 0)
+    for name in HOST_READS:
+        original = getattr(torch.Tensor, name)
+
+        def counting(self, *args, _original=original, _name=name, **kwargs):
+            counts[_name] += 1
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counting)
+    return counts
+
+
+def fit_counting_reads(monkeypatch: pytest.MonkeyPatch, data, epochs: int, model: nn.Module | None = None) -> int:
+    from mila_bench.engine import build_optimizer, fit, seed_everything
+    from mila_bench.models import build_model
+
+    generator = seed_everything(0)
+    cfg = compose([])
+    if model is None:
+        model = build_model(cfg.model, lambda: nn.ReLU(), data.input_shape, data.num_classes)
+    optimizer = build_optimizer(cfg.optimizer, model.parameters())
+    with monkeypatch.context() as patch:
+        counts = count_host_reads(patch)
+        fit(model, data, optimizer, epochs=epochs, batch_size=64, eval_batch_size=1000, generator=generator, progress=True)
+    return sum(counts.values())
+
+
+def test_training_reads_the_device_a_constant_few_times_per_epoch(fashion_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No host read per step: the count over an epoch does not grow with its number of steps."""
+    from mila_bench.data import load_dataset
+
+    full = load_dataset(compose([f"dataset.root={fashion_root}"]).dataset)
+    full.test = full.test.head(2000)
+    reads = {}
+    for steps in (10, 100):
+        full_train = full.train
+        full.train = full_train.head(64 * steps)
+        reads[steps] = fit_counting_reads(monkeypatch, full, epochs=2)
+        full.train = full_train
+    assert reads[10] == reads[100] and 0 < reads[100] <= 2 * 10, reads  # goal: <= 10 per epoch, any length
+
+    # The counter does see reads: a model that reads its input once per step is caught.
+    class ReadsEachStep(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = nn.Linear(784, 10)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if self.training and x.sum() > -1:  # a per-step bool(tensor)
+                pass
+            return self.linear(x.flatten(1))
+
+    full.train = full.train.head(64 * 10)
+    assert fit_counting_reads(monkeypatch, full, epochs=2, model=ReadsEachStep()) == reads[10] + 2 * 10
+
+
+class NaNAtCall(nn.Module):
+    """A linear model whose output is NaN on its ``bad``-th training call (1-based)."""
+
+    def __init__(self, bad: int) -> None:
+        super().__init__()
+        self.linear, self.bad, self.calls = nn.Linear(4, 3), bad, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.linear(x)
+        if self.training:
+            self.calls += 1
+            if self.calls == self.bad:
+                out = out * float("nan")
+        return out
+
+
+@pytest.mark.parametrize(("bad", "epoch", "step"), [(5, 1, 5), (17, 2, 7), (10, 1, 10)])
+def test_divergence_is_found_on_the_device_with_its_epoch_and_step(bad: int, epoch: int, step: int) -> None:
+    from mila_bench.data import Dataset
+    from mila_bench.engine import Diverged, fit
+
+    images = torch.randn(100, 4, generator=torch.Generator().manual_seed(0))
+    labels = torch.arange(100) % 3
+    data = Dataset("toy", Split(images, labels), Split(images, labels), num_classes=3)
+    model = NaNAtCall(bad)
+    with pytest.raises(Diverged) as err:
+        fit(model, data, torch.optim.SGD(model.parameters(), lr=0.1), epochs=3, batch_size=10, eval_batch_size=50,
+            generator=torch.Generator().manual_seed(0), progress=False)  # fmt: skip
+    assert (err.value.epoch, err.value.step) == (epoch, step)
+    assert len(err.value.history) == epoch - 1  # the epochs completed before; nothing of the bad one
+    assert all(math.isfinite(m.train_loss) for m in err.value.history)
+
+
+def test_compile_modes_and_cuda_graphs_only_on_cuda() -> None:
+    from mila_bench.engine import compile_mode
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")  # a device object needs no GPU
+    assert compile_mode(False, cpu) is None and compile_mode(None, cuda) is None
+    assert compile_mode(True, cpu) == compile_mode(True, cuda) == "default"
+    assert compile_mode("reduce-overhead", cuda) == "reduce-overhead"
+    assert compile_mode("reduce-overhead", cpu) == "default"  # no CUDA graphs on CPU: the run is unaffected
+    assert compile_mode("max-autotune", cpu) == "max-autotune-no-cudagraphs"
+    with pytest.raises(UsageError, match="trainer.compile='fast' is not allowed; allowed: false, true, default"):
+        compile_mode("fast", cpu)
+    with pytest.raises(UsageError, match="trainer.compile=1 is not allowed"):
+        compose(["trainer.compile=1"])
+    assert compose(["trainer.compile=reduce-overhead"]).trainer.compile == "reduce-overhead"

@@ -30,13 +30,14 @@ def noise_runs(
 
     study = prepare([(c, ()) for c in choices], overrides)
     test = study.data.test
+    images = test.float_images()  # the test split as the model sees it, noise added on top
     rows = []
     for seed in study.seeds(seeds):
-        noise = torch.randn(test.images.shape, generator=torch.Generator().manual_seed(seed)).to(study.device)
+        noise = torch.randn(images.shape, generator=torch.Generator().manual_seed(seed)).to(study.device)
         for choice in choices:
             model = train_one(study, choice, seed)
             batch = study.config(choice).trainer.eval_batch_size
-            top1 = [evaluate(model, Split(test.images + s * noise, test.labels), batch)["top1"] for s in sigmas]
+            top1 = [evaluate(model, Split(images + s * noise, test.labels), batch)["top1"] for s in sigmas]
             rows += [{"activation": choice.label, "seed": seed, "sigma": s, "top1": t} for s, t in zip(sigmas, top1)]
             report(
                 f"noise: {choice.label}, seed {seed}: top-1 {100 * top1[0]:.2f}% at σ={sigmas[0]:g}, "

@@ -156,13 +156,14 @@ class ResNet(nn.Module):
             head = nn.Sequential(batch_norm(c_in), make_activation())
         self.blocks = nn.Sequential(*blocks)
         self.head = head  # registered after the blocks: state_dict() follows the forward pass
-        self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(c_in, num_classes)
         self.apply(_keras_init)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.head(self.blocks(self.stem(x)))
-        return self.fc(self.pool(x).flatten(1))
+        # Global average pooling as a mean: AdaptiveAvgPool2d's CUDA backward has no deterministic
+        # implementation, so trainer.deterministic=true would stop a CUDA run at its first step.
+        return self.fc(x.mean(dim=(2, 3)))
 
     def kernels(self) -> list[nn.Parameter]:
         """The conv kernels, which Keras' example regularizes (not biases, BN or the dense layer)."""

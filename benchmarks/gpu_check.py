@@ -1,0 +1,395 @@
+"""One prepared check of the CUDA path, printing one JSON summary (to stdout, and --out FILE).
+
+Nothing is downloaded: the script writes CIFAR-10 (pickled batches, as tests/cifar_files.py
+does) and Fashion-MNIST (IDX files) of class-coloured images into a temporary folder, and every
+run reads them through torchvision like real data. Parts, in order (each is timed; a part that
+fails is recorded with its error and the rest still run; once --budget seconds have passed,
+the remaining parts are skipped and say so):
+
+1. ``agreement``: the demo MLP and ResNet-20 v1, same initial weights, fp32 (TF32 off), the
+   first N training steps on the CPU and on the device: per-step losses and their largest
+   relative difference.
+2. ``mila``: the fused Mila on the device (compiled and eager kernels) against a float64
+   reference, values and gradients at normal and extreme inputs; and forward+backward time
+   against F.mish and F.silu at 4M, 16M and 64M elements.
+3. ``throughput``: ResNet-20 v1 training (the recipe, batch 32) through the real
+   ``mila-bench train`` command, one process per variant: plain, amp, compile, CUDA graphs
+   (``trainer.compile=reduce-overhead``), CUDA graphs + amp, deterministic. Images/s from the
+   median epoch after the first (which pays compilation), and the 200-epoch recipe's training
+   time extrapolated from it (50,000 images/epoch; test evaluation not included). The cost of
+   ``trainer.deterministic`` is its epoch time over plain's.
+4. ``resume`` (run before ``throughput``): a deterministic run killed (SIGKILL) after epoch 1's checkpoint and resumed with
+   ``trainer.resume=true``, against the same run uninterrupted: same metrics.csv?
+
+``--device cpu`` runs the same parts at tiny sizes (a CI test runs it); compile variants are
+skipped there unless ``--compile`` (compiling ResNet-20 on a small CPU takes minutes).
+Usage: python benchmarks/gpu_check.py [--device cuda] [--out gpu_check.json] [--budget 450] [--compile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import json
+import os
+import signal
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "benchmarks")]
+from activation_speed import time_fwd_bwd  # noqa: E402
+from cifar_files import write_cifar10  # noqa: E402
+
+RECIPE_IMAGES, RECIPE_EPOCHS = 50_000, 200
+SIZES = {
+    # train/test images written, epochs per throughput run, steps compared, Mila sizes, timing repeats
+    "cuda": {"train": 10_240, "test": 2_000, "epochs": 3, "steps": 20, "mila": [4e6, 16e6, 64e6], "repeats": 20,
+             "fashion": (4_096, 1_000)},
+    "cpu": {"train": 32, "test": 32, "epochs": 2, "steps": 3, "mila": [1e5], "repeats": 3, "fashion": (256, 100)},
+}  # fmt: skip
+
+
+def log(message: str) -> None:
+    print(f"[gpu_check {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------------------------ data
+
+
+def write_fashion_mnist(root: Path, train: int, test: int) -> Path:
+    """``root/FashionMNIST/raw/`` in the IDX format torchvision parses: class-dependent blobs plus noise."""
+    raw = root / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for prefix, n, seed in (("train", train, 0), ("t10k", test, 1)):
+        rng = np.random.default_rng(seed)
+        labels = np.arange(n) % 10
+        rows = np.arange(28)[None, :, None]
+        centre = 4 + 2 * labels[:, None, None]  # each class a bright band at its own height
+        images = 200 * (np.abs(rows - centre) < 3) + rng.normal(0, 20, size=(n, 28, 28))
+        images = np.clip(images, 0, 255).astype(np.uint8)
+        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 2051, n, 28, 28) + images.tobytes())
+        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, n) + labels.astype(np.uint8).tobytes())
+    return root
+
+
+# ------------------------------------------------------------------------------- agreement
+
+
+def loss_agreement(overrides: list[str], device: torch.device, steps: int) -> dict:
+    """Per-step losses of the same model (same initial weights, same batches) on CPU and ``device``."""
+    from mila_bench import fused_mila
+    from mila_bench.activations import activation_factory
+    from mila_bench.config import compose
+    from mila_bench.data import load_dataset
+    from mila_bench.engine import build_optimizer, loss_fn, seed_everything
+    from mila_bench.models import build_model
+
+    cfg = compose([*overrides, "device=cpu"])
+    data = load_dataset(cfg.dataset)
+    fused_mila.set_impl("eager")  # the same formulas on both sides (the compiled ones are checked in 'mila')
+    seed_everything(0)
+    reference = build_model(cfg.model, activation_factory(cfg.activation), data.input_shape, data.num_classes)
+    losses = {}
+    for side, dev in (("cpu", torch.device("cpu")), ("device", device)):
+        model = copy.deepcopy(reference).to(dev)
+        groups = getattr(model, "param_groups", None)
+        params = groups(cfg.optimizer.get("weight_decay", 0.0)) if groups else model.parameters()
+        optimizer = build_optimizer(cfg.optimizer, params)
+        split, out = data.train.to(dev), []
+        for step, (images, labels) in enumerate(split.batches(cfg.trainer.batch_size)):
+            if step == steps:
+                break
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(images), labels)
+            loss.backward()
+            optimizer.step()
+            out.append(loss.detach())
+        losses[side] = torch.stack(out).double().cpu()
+    fused_mila.set_impl("auto")
+    rel = ((losses["cpu"] - losses["device"]).abs() / losses["cpu"].abs()).tolist()
+    return {
+        "steps": len(rel),
+        "loss_cpu": losses["cpu"].tolist(),
+        "loss_device": losses["device"].tolist(),
+        "max_rel_diff": max(rel),
+        "rel_diff_first_step": rel[0],
+    }
+
+
+def agreement(sizes: dict, device: torch.device, roots: dict[str, Path]) -> dict:
+    tf32 = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False  # fp32 means fp32 here
+    try:
+        return {
+            "precision": "fp32, TF32 off",
+            "mlp": loss_agreement([f"dataset.root={roots['fashion']}", "dataset.download=false"], device, sizes["steps"]),
+            "resnet20_v1": loss_agreement(
+                ["experiment=cifar10_resnet20_v1", f"dataset.root={roots['cifar']}", "dataset.verify=false"],
+                device, sizes["steps"],
+            ),
+        }  # fmt: skip
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
+
+
+# ------------------------------------------------------------------------------------ mila
+
+
+def reference(x: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """float64 Mila and d/dx from the textbook formulas (as tests/test_fused_mila.py)."""
+    x = x.double()
+    z = x + beta
+    t = torch.tanh(torch.logaddexp(torch.zeros_like(z), z))
+    return x * t, t + x * (1 - t * t) * torch.sigmoid(z)
+
+
+def mila_accuracy(device: torch.device, impl: str, dtype: torch.dtype) -> dict:
+    from mila_bench import fused_mila
+
+    edges = torch.tensor([-1e4, -1e3, -100.0, -30.0, -20.0, -1.0, 0.0, 1e-6, 1.0, 19.5, 20.0, 25.0, 100.0, 1e4])
+    x = torch.cat([edges, torch.randn((1 << 17) - len(edges), generator=torch.Generator().manual_seed(0)) * 4])
+    worst = {"value_abs": 0.0, "grad_abs": 0.0}
+    fused_mila.set_impl(impl)
+    try:
+        for beta in (-5.0, -0.25, 0.0, 1.5, 5.0):
+            leaf = x.to(device, dtype, copy=True).requires_grad_()
+            out = fused_mila.fused_mila(leaf, beta)
+            out.backward(torch.ones_like(out))
+            value, slope = reference(leaf.detach().cpu(), beta)  # exact maths at the (rounded) inputs
+            # error beyond the tests' tolerance: |err| - rtol*|ref| (<= 1e-6 passes for float32)
+            rtol = 1e-6 if dtype == torch.float32 else 1e-2
+            for key, got, want in (("value_abs", out, value), ("grad_abs", leaf.grad, slope)):
+                err = (got.detach().cpu().double() - want).abs() - rtol * want.abs()
+                worst[key] = max(worst[key], float(err.max()))
+                if not torch.isfinite(got).all():
+                    worst[key] = float("inf")
+    finally:
+        fused_mila.set_impl("auto")
+    tol = 1e-6 if dtype == torch.float32 else 1e-2
+    return {**worst, "within_tolerance": max(worst.values()) <= tol, "tolerance": f"|err| <= {tol:g} + {tol:g}*|ref|"}
+
+
+def mila(sizes: dict, device: torch.device, with_compile: bool) -> dict:
+    from mila_bench import fused_mila
+    from mila_bench.activations import mila as mila_fn
+
+    impls = ("compiled", "eager") if with_compile else ("eager",)
+    result: dict = {"accuracy": {}, "speed": {}}
+    for impl in impls:
+        for dtype in (torch.float32, torch.bfloat16):
+            key = f"{impl}_{str(dtype).removeprefix('torch.')}"
+            result["accuracy"][key] = mila_accuracy(device, impl, dtype)
+    for size in (int(s) for s in sizes["mila"]):
+        x = torch.randn(size, device=device) * 3
+        grad = torch.randn(size, device=device)
+
+        def with_impl(impl: str) -> Callable:
+            def run(v: torch.Tensor) -> torch.Tensor:
+                fused_mila.set_impl(impl)
+                return mila_fn(v, -0.25)
+
+            return run
+
+        fns = {**{impl: with_impl(impl) for impl in impls}, "F.mish": F.mish, "F.silu": F.silu}
+        ms = {name: 1e3 * time_fwd_bwd(fn, x, grad, sizes["repeats"]) for name, fn in fns.items()}
+        fused_mila.set_impl("auto")
+        result["speed"][f"{size:.0e}"] = {
+            "ms": ms,
+            **{f"{impl}/{ref}": ms[impl] / ms[ref] for impl in impls for ref in ("F.mish", "F.silu")},
+        }
+        del x, grad
+    return result
+
+
+# ---------------------------------------------------------------------- runs of the command
+
+
+def train_command(device: torch.device, cifar: Path, work: Path, epochs: int, extra: list[str]) -> list[str]:
+    return [
+        sys.executable, "-m", "mila_bench", "train", "experiment=cifar10_resnet20_v1", f"dataset.root={cifar}",
+        "dataset.verify=false", f"trainer.epochs={epochs}", f"device={device}", "trainer.progress=false",
+        f"results.dir={work / 'results'}", f"results.markdown={work / 'Results.md'}", *extra,
+    ]  # fmt: skip
+
+
+def read_metrics(work: Path) -> list[dict[str, float]]:
+    [run_dir] = [p for p in (work / "results").iterdir() if p.is_dir() and not p.name.startswith(".")]
+    with open(run_dir / "metrics.csv") as f:
+        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+
+
+def error_line(proc: subprocess.CompletedProcess) -> str:
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    return lines[-1][:300] if lines else f"exit code {proc.returncode}"
+
+
+def throughput_run(device: torch.device, cifar: Path, sizes: dict, extra: list[str], timeout: float) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        env = {**os.environ, "TORCH_LOGS": "perf_hints"}  # so skipped CUDA graphs say so on stderr
+        start = time.perf_counter()
+        proc = subprocess.run(train_command(device, cifar, work, sizes["epochs"], extra), cwd=work, env=env,
+                              capture_output=True, text=True, timeout=timeout)  # fmt: skip
+        wall = time.perf_counter() - start
+        if proc.returncode != 0:
+            return {"error": error_line(proc), "returncode": proc.returncode}
+        metrics = read_metrics(work)
+    seconds = [m["seconds"] for m in metrics]
+    steady = statistics.median(seconds[1:]) if len(seconds) > 1 else seconds[0]
+    images_per_s = sizes["train"] / steady
+    skips = sorted({line.strip()[:200] for line in proc.stderr.splitlines() if "skipping cudagraphs" in line})
+    return {
+        "images_per_s": images_per_s,
+        "epoch_seconds": seconds,
+        "recipe_200_epochs_train_minutes": RECIPE_EPOCHS * RECIPE_IMAGES / images_per_s / 60,
+        "process_wall_s": wall,
+        "final_top1": metrics[-1]["top1"],
+        "final_test_loss": metrics[-1]["test_loss"],
+        "cudagraph_skips": skips,
+    }
+
+
+def throughput(sizes: dict, device: torch.device, cifar: Path, with_compile: bool, remaining: Callable[[], float]) -> dict:
+    variants = {  # most telling first, in case the budget runs out
+        "plain": [],
+        "cuda_graphs": ["trainer.compile=reduce-overhead"],
+        "amp": ["trainer.amp=true"],
+        "deterministic": ["trainer.deterministic=true"],
+        "compile": ["trainer.compile=true"],
+        "cuda_graphs_amp": ["trainer.compile=reduce-overhead", "trainer.amp=true"],
+    }
+    result: dict = {"train_images": sizes["train"], "epochs": sizes["epochs"], "batch": 32}
+    for name, extra in variants.items():
+        if "trainer.compile=true" in extra or any("reduce-overhead" in e for e in extra):
+            if not with_compile:
+                result[name] = {"skipped": f"compile variants are off on {device.type} (pass --compile)"}
+                continue
+        if remaining() < 30:
+            result[name] = {"skipped": "over the time budget"}
+            continue
+        log(f"throughput: {name}")
+        try:
+            result[name] = throughput_run(device, cifar, sizes, extra, timeout=max(30.0, remaining()))
+        except subprocess.TimeoutExpired:
+            result[name] = {"error": "timed out (time budget)"}
+    plain, det = result.get("plain", {}), result.get("deterministic", {})
+    if "images_per_s" in plain and "images_per_s" in det:
+        result["deterministic_cost"] = {"time_ratio_vs_plain": plain["images_per_s"] / det["images_per_s"]}
+    timed = {k: v["recipe_200_epochs_train_minutes"] for k, v in result.items() if isinstance(v, dict) and "images_per_s" in v}
+    if timed:
+        best = min(timed, key=timed.get)
+        result["best"] = {"variant": best, "recipe_200_epochs_train_minutes": timed[best], "goal_minutes": 10}
+    return result
+
+
+def resume(sizes: dict, device: torch.device, cifar: Path, remaining: Callable[[], float]) -> dict:
+    """Deterministic run killed after epoch 1's checkpoint, resumed; against the same run uninterrupted."""
+    epochs = sizes["epochs"] + 1
+    extra = ["trainer.deterministic=true", "seed=1"]
+    with tempfile.TemporaryDirectory() as tmp:
+        ref, work = Path(tmp) / "ref", Path(tmp) / "work"
+        ref.mkdir(), work.mkdir()
+        log("resume: uninterrupted reference")
+        done = subprocess.run(train_command(device, cifar, ref, epochs, extra), cwd=ref, capture_output=True, text=True,
+                              timeout=max(30.0, remaining()))  # fmt: skip
+        if done.returncode != 0:
+            return {"error": f"reference run: {error_line(done)}"}
+        log("resume: run to be killed")
+        proc = subprocess.Popen(train_command(device, cifar, work, epochs, extra), cwd=work,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        deadline = time.time() + max(30.0, remaining())
+        while not list(work.glob("results/*/checkpoint.pt")) and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.005)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        stopped_after = len(read_metrics(work))
+        if stopped_after >= epochs:
+            return {"error": "the kill landed after the run had finished; nothing to resume"}
+        log(f"resume: resuming after epoch {stopped_after}")
+        resumed = subprocess.run([*train_command(device, cifar, work, epochs, extra), "trainer.resume=true"], cwd=work,
+                                 capture_output=True, text=True, timeout=max(30.0, remaining()))  # fmt: skip
+        if resumed.returncode != 0:
+            return {"error": f"resumed run: {error_line(resumed)}"}
+        a, b = read_metrics(ref), read_metrics(work)
+    keys = [k for k in a[0] if k != "seconds"]
+    diff = max(abs(x[k] - y[k]) for x, y in zip(a, b) for k in keys) if len(a) == len(b) else float("nan")
+    return {
+        "epochs": epochs,
+        "stopped_after_epoch": stopped_after,
+        "same_metrics": len(a) == len(b) and diff == 0.0,
+        "max_abs_diff": diff,
+        "final_top1": b[-1]["top1"],
+        "deterministic": True,
+    }
+
+
+# -------------------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda", help="cuda (default), cuda:N, or cpu for the short version")
+    parser.add_argument("--out", default=None, help="also write the JSON summary here")
+    parser.add_argument("--budget", type=float, default=450.0, help="seconds; parts after it are skipped")
+    parser.add_argument("--compile", action="store_true", help="run the compile variants on CPU too")
+    args = parser.parse_args()
+
+    from mila_bench.engine import select_device
+    from mila_bench.errors import UsageError
+
+    try:
+        device = select_device(args.device)
+    except UsageError as err:
+        sys.exit(f"gpu_check: error: {err}")
+    sizes = SIZES["cuda" if device.type == "cuda" else "cpu"]
+    started = time.perf_counter()
+    remaining = lambda: args.budget - (time.perf_counter() - started)  # noqa: E731
+    summary: dict = {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "sizes": sizes,
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        roots = {"cifar": write_cifar10(Path(tmp) / "cifar", sizes["train"], sizes["test"]),
+                 "fashion": write_fashion_mnist(Path(tmp) / "fashion", *sizes["fashion"])}  # fmt: skip
+        with_compile = device.type == "cuda" or args.compile
+        parts: dict[str, Callable[[], dict]] = {
+            "agreement": lambda: agreement(sizes, device, roots),
+            "mila": lambda: mila(sizes, device, with_compile),
+            "resume": lambda: resume(sizes, device, roots["cifar"], remaining),
+            "throughput": lambda: throughput(sizes, device, roots["cifar"], with_compile, remaining),
+        }
+        for name, part in parts.items():
+            if remaining() <= 0:
+                summary[name] = {"skipped": "over the time budget"}
+                continue
+            log(name)
+            start = time.perf_counter()
+            try:
+                summary[name] = part()
+            except Exception as err:  # recorded; the other parts still run
+                summary[name] = {"error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()[-2000:]}
+            summary[name]["part_seconds"] = time.perf_counter() - start
+    summary["total_seconds"] = time.perf_counter() - started
+    text = json.dumps(summary, indent=2)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
