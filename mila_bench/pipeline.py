@@ -90,6 +90,7 @@ def train(cfg: DictConfig, on_epoch: Callable[[EpochMetrics], None] | None = Non
             "deterministic": bool(cfg.trainer.get("deterministic", False)),
             "activation": act_name,
             "activation_params": act_params,
+            **_activation_source(cfg.activation),
             "learnable_beta": bool(cfg.activation.get("learnable_beta", False)),
             "seed": cfg.seed,
             "epochs": cfg.trainer.epochs,
@@ -182,7 +183,7 @@ def results_row(summary: dict) -> dict[str, object]:
     """A run's Results.md row, from its summary.json (so ``mila-bench report`` rebuilds the same rows)."""
     final, params = summary["final"], summary["activation_params"]
     return {
-        "Activation": activation_label(summary["activation"], params),
+        "Activation": activation_label(summary["activation"], params, summary.get("activation_target")),
         "β": beta_label(params, summary["learned"] if summary.get("learnable_beta") else None),
         "Initialization": summary.get("initialization") or "—",
         "Seed": summary["seed"],
@@ -196,10 +197,20 @@ def results_row(summary: dict) -> dict[str, object]:
     }
 
 
-def activation_label(name: str, params: dict[str, float]) -> str:
-    """The activation with its non-β parameters, e.g. ``aria2 (alpha=1.5)``."""
+def activation_label(name: str, params: dict[str, float], target: str | None = None) -> str:
+    """The activation with its non-β parameters, e.g. ``aria2 (alpha=1.5)``; a plugin or custom
+    target also names what ran, e.g. ``custom my_acts:serf (alpha=1.5)``."""
     others = ", ".join(f"{k}={v:g}" for k, v in params.items() if k != "beta")
+    name = f"{name} {target}" if target else name
     return f"{name} ({others})" if others else name
+
+
+def _activation_source(cfg: DictConfig) -> dict[str, str]:
+    """For a plugin or custom target: what was imported and from where (summary.json)."""
+    from mila_bench.activations import entry_for
+
+    entry = entry_for(cfg)
+    return {"activation_target": entry.target, "activation_origin": entry.origin} if entry.target else {}
 
 
 def beta_label(params: dict[str, float], learned: dict[str, float] | None) -> str:

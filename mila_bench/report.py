@@ -477,7 +477,7 @@ def _p_cell(config: Config, baselines: list[Config], stats) -> str:
 def _activation(run: Run) -> str:
     from mila_bench.pipeline import activation_label
 
-    return activation_label(run.summary["activation"], run.summary["activation_params"])
+    return activation_label(run.summary["activation"], run.summary["activation_params"], run.summary.get("activation_target"))
 
 
 def _mean(values: Sequence[float]) -> float:
