@@ -83,7 +83,10 @@ def train(
             )
 
         result = run_training(cfg, on_epoch=report)
-        typer.echo(f"run recorded in {result.run_dir}; row added to {cfg.results.markdown}")
+        if result.reused:
+            typer.echo(f"trainer.resume=true: run {result.run_dir} with this config is already complete; nothing trained")
+        else:
+            typer.echo(f"run recorded in {result.run_dir}; row added to {cfg.results.markdown}")
 
     guarded(debug, action)
 
@@ -106,7 +109,7 @@ def sweep(
     def action() -> None:
         from mila_bench import sweep as sweeping
 
-        outcome = sweeping.sweep(overrides or [], echo=typer.echo)
+        outcome = sweeping.sweep(overrides or [], echo=typer.echo, warn=lambda line: typer.echo(f"mila-bench: {line}", err=True))
         failure = sweeping.failure_line(outcome)
         if failure:
             typer.echo(f"mila-bench: {failure}", err=True)
