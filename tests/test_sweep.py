@@ -149,7 +149,7 @@ def test_optuna_search_maximises_top1_and_the_report_shows_it(workdir: Path, fas
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["activation=gelu,mila"], "unknown activation 'gelu'; allowed:"),
+        (["activation=gleu,mila"], "unknown activation 'gleu'; allowed:"),
         (["activation=relu,mila", "activation.beta=0.5"], "unknown config key 'activation.beta'"),
         (["activation.beta=interval(-2,2)"], "interval(...) needs hydra/sweeper=optuna"),
         (["hydra/launcher=jobli"], "unknown hydra/launcher 'jobli'; allowed: basic, joblib, slurm, submitit_local"),
