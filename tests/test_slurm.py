@@ -89,21 +89,22 @@ def test_two_by_two_sweep_runs_as_four_slurm_jobs(workdir: Path, fashion_root: P
     assert len(states) == 4 and set(states.values()) == {"COMPLETED"}, states
 
 
-def training_pid(array_job: str, task: int) -> int | None:
-    """The Python process running SLURM array task ``array_job``_``task`` (not srun, not slurmstepd)."""
+def training_pid(sweep_dir: Path, array_job: str, task: int) -> int | None:
+    """The Python process running SLURM array task ``array_job``_``task`` of this sweep (not srun, not slurmstepd)."""
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
             argv = (proc / "cmdline").read_bytes().split(b"\0")
-            env = dict(
-                item.split(b"=", 1) for item in (proc / "environ").read_bytes().split(b"\0") if b"=" in item
-            )  # fmt: skip
+            if b"submitit.core._submit" not in argv or argv[0].endswith(b"srun"):
+                continue
+            if not any(str(sweep_dir.resolve()).encode() in a or str(sweep_dir).encode() in a for a in argv):
+                continue
+            # only this sweep's own job processes: their SLURM variables tell the array task apart
+            env = dict(item.split(b"=", 1) for item in (proc / "environ").read_bytes().split(b"\0") if b"=" in item)
         except OSError:
             continue
-        if (b"submitit.core._submit" in argv and not argv[0].endswith(b"srun")
-                and env.get(b"SLURM_ARRAY_JOB_ID") == array_job.encode()
-                and env.get(b"SLURM_ARRAY_TASK_ID") == str(task).encode()):  # fmt: skip
+        if env.get(b"SLURM_ARRAY_JOB_ID") == array_job.encode() and env.get(b"SLURM_ARRAY_TASK_ID") == str(task).encode():
             return int(proc.name)
     return None
 
@@ -121,7 +122,7 @@ def test_killed_job_is_named_and_resuming_the_sweep_finishes_it(workdir: Path, f
             job = activations.index(run["activation"])
             [sweep_dir] = (workdir / "results" / "sweeps").iterdir()
             array_job = sweep.slurm_jobs(sweep_dir)[job].split("_")[0]
-            pid = training_pid(array_job, job)
+            pid = training_pid(sweep_dir, array_job, job)
             if pid is not None:
                 os.kill(pid, signal.SIGKILL)  # as the OOM killer or a node failure would
                 killed = (job, checkpoint.parent)
