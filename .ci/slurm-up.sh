@@ -99,7 +99,7 @@ EOF
 # 5. slurmdbd (accounting), then register the cluster so jobs are accounted from the first.
 running slurmdbd || slurmdbd
 wait_for 30 slurmdbd sacctmgr -n list cluster
-sacctmgr -n list cluster format=cluster | grep -qw "$CLUSTER" || sacctmgr -i add cluster "$CLUSTER"
+sacctmgr -n -P list cluster format=cluster | grep -qx "$CLUSTER" || sacctmgr -i add cluster "$CLUSTER"
 
 # 6. slurmctld (controller), then slurmd (this node); wait until the node is idle.
 running slurmctld || slurmctld
