@@ -321,7 +321,7 @@ def probe(make: Callable[[], nn.Module], label: str, params: tuple = (), learn: 
         return
 
     def failed(what: str) -> UsageError:
-        return UsageError(f"{label} failed the check before training: {what}; nothing was run or written")
+        return UsageError(f"{label} failed its check on a small tensor: {what}; nothing was run or written")
 
     x = torch.linspace(-3.0, 3.0, math.prod(PROBE_SHAPE)).reshape(PROBE_SHAPE).requires_grad_()
     where = f"a float32 tensor of shape {PROBE_SHAPE}"

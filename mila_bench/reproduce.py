@@ -156,7 +156,8 @@ def reproduce(
     if table_name not in tables:
         raise unknown_name("published table", table_name, tables)
     table = tables[table_name]
-    registry = {n: tuple(activations.spec(n).defaults) for n in activations.available()}
+    published = {name for name, _ in PUBLISHED_ACTIVATIONS.values()} & set(activations.available())
+    registry = {n: tuple(activations.spec(n).defaults) for n in published}  # plugins are never published rows
     plans = plan_rows(table.rows, registry, group_options("activation"))
     for override in overrides:
         key = override.lstrip("+~").split("=", 1)[0]

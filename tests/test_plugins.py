@@ -254,7 +254,11 @@ def test_a_plugin_that_fails_the_check_is_one_line(workdir: Path, fashion_root: 
     proc = cli(["sweep", "activation=unstable,relu", "device=cpu", f"dataset.root={fashion_root}"], workdir, plugin_site)
     assert proc.returncode == 2
     [line] = [l for l in proc.stderr.splitlines() if l.strip()]
-    assert "activation plugin 'unstable' (serf_acts:unstable) failed the check before training: it returned nan or inf" in line
+    assert "activation plugin 'unstable' (serf_acts:unstable) failed its check on a small tensor: it returned nan or inf" in line
+    plot = cli(["plot", "function", "-a", "unstable", "--out", "figs"], workdir, plugin_site)
+    assert plot.returncode == 2
+    [line] = [l for l in plot.stderr.splitlines() if l.strip()]
+    assert "activation plugin 'unstable' (serf_acts:unstable) failed its check on a small tensor" in line
     assert sorted(p.name for p in workdir.iterdir()) == ["Results.md", "my_acts.py"]
 
 
