@@ -27,6 +27,7 @@ wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
 # 1. Packages (munge, MariaDB, SLURM's controller/node/accounting daemons and clients).
 if ! command -v slurmdbd >/dev/null || ! command -v mariadbd >/dev/null || ! command -v munged >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
+  apt-get update
   apt-get install -y --no-install-recommends slurm-wlm slurmdbd munge mariadb-server
 fi
 mkdir -p /etc/slurm /var/log/slurm /var/spool/slurmctld /var/spool/slurmd /run/munge /run/mysqld
