@@ -179,8 +179,8 @@ def run(the_plan: Plan) -> Outcome:
         code = stop.code if isinstance(stop.code, int) else 1
     finally:
         sys.argv = argv
-    if code:  # the launcher stops at the first job that died; the others still run: wait for their records
-        wait_for_slurm_jobs(the_plan.sweep_dir)
+    if code and the_plan.launcher_target.endswith("SlurmLauncher"):
+        wait_for_slurm_jobs(the_plan.sweep_dir)  # the launcher stops at the first job that died; the others run on
     return Outcome(the_plan, read_jobs(the_plan.sweep_dir), code)
 
 
@@ -359,7 +359,8 @@ def _missing(outcome: Outcome) -> list[str]:
     combos, sweep_dir = outcome.plan.combos, outcome.plan.sweep_dir
     if combos is None:
         return [f"{outcome.missing} job(s) left no record (see {sweep_dir})"]
-    done, slurm = {r.get("job") for r in outcome.records}, slurm_jobs(sweep_dir)
+    on_slurm = outcome.plan.launcher_target.endswith("SlurmLauncher")
+    done, slurm = {r.get("job") for r in outcome.records}, slurm_jobs(sweep_dir) if on_slurm else {}
     parts = []
     for job in (n for n in range(len(combos)) if n not in done):
         state = slurm_state(slurm[job]) if job in slurm else None
