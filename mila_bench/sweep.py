@@ -364,7 +364,7 @@ def _missing(outcome: Outcome) -> list[str]:
     parts = []
     for job in (n for n in range(len(combos)) if n not in done):
         state = slurm_state(slurm[job]) if job in slurm else None
-        ended = f"SLURM job {slurm[job]} ended {state}" if state else "it"
+        ended = f"SLURM job {slurm[job]} ended {state}" if state else "ended"
         parts.append(
             f"#{job} ({' '.join(combos[job])}): {ended} without a record (killed, out of memory, preempted or never "
             f"started; log in {sweep_dir / '.submitit' / slurm[job] if job in slurm else sweep_dir}); "
