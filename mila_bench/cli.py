@@ -14,7 +14,8 @@ from mila_bench.guard import DebugOption, guarded
 
 OVERRIDES_HELP = """Hydra overrides, KEY=VALUE, e.g.:
 
-activation=mila|mish|swish|relu, activation.beta=-0.25,
+activation=mila|mish|swish|relu|gelu|... (all: mila-bench list), activation.beta=-0.25,
+activation=custom activation.target=MODULE:NAME +activation.PARAM=X (your own),
 model=mlp, model.initialization=class|sequential,
 dataset=fashion_mnist|cifar10|cifar100, dataset.root=DIR, dataset.train_subset=N,
 model=resnet model.depth=20 model.version=1|2, scheduler=none|recipe|cosine, trainer.amp=true,
@@ -60,7 +61,10 @@ def train(
             )
 
         result = run_training(cfg, on_epoch=report)
-        typer.echo(f"run recorded in {result.run_dir}; row added to {cfg.results.markdown}")
+        if result.reused:
+            typer.echo(f"trainer.resume=true: run {result.run_dir} with this config is already complete; nothing trained")
+        else:
+            typer.echo(f"run recorded in {result.run_dir}; row added to {cfg.results.markdown}")
 
     guarded(debug, action)
 
@@ -83,7 +87,7 @@ def sweep(
     def action() -> None:
         from mila_bench import sweep as sweeping
 
-        outcome = sweeping.sweep(overrides or [], echo=typer.echo)
+        outcome = sweeping.sweep(overrides or [], echo=typer.echo, warn=lambda line: typer.echo(f"mila-bench: {line}", err=True))
         failure = sweeping.failure_line(outcome)
         if failure:
             typer.echo(f"mila-bench: {failure}", err=True)
@@ -124,11 +128,21 @@ def report(
 
 @app.command("list")
 def list_options() -> None:
-    """List the choices of every config group (activations, models, datasets, ...)."""
-    from mila_bench.config import GROUPS, group_options
+    """List the choices of every config group; activations with their parameters and defaults, plugins marked."""
 
-    for group in GROUPS:
-        typer.echo(f"{group}: {', '.join(group_options(group))}")
+    def action() -> None:
+        from mila_bench.activations import describe
+        from mila_bench.config import GROUPS, group_options
+
+        for group in GROUPS:
+            if group == "activation":
+                typer.echo("activation: NAME  PARAMETERS (defaults)  WHAT")
+                for line in describe():
+                    typer.echo(line)
+            else:
+                typer.echo(f"{group}: {', '.join(group_options(group))}")
+
+    guarded(False, action)
 
 
 @app.command()

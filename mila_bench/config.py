@@ -33,8 +33,24 @@ def config_dir() -> Path:
 
 
 def group_options(group: str) -> list[str]:
-    """Option names of a config group, from its yaml files."""
-    return sorted(p.stem for p in (config_dir() / group).glob("*.yaml"))
+    """Option names of a config group: its yaml files, and for ``activation`` the installed plugins."""
+    names = {p.stem for p in (config_dir() / group).glob("*.yaml")}
+    if group == "activation":
+        from mila_bench.activations import plugins
+
+        names |= set(plugins())
+    return sorted(names)
+
+
+def store_plugin_configs() -> None:
+    """Make each installed activation plugin a choice of the ``activation`` group, as its yaml would."""
+    from hydra.core.config_store import ConfigStore
+
+    from mila_bench.activations import plugin_configs
+
+    store = ConfigStore.instance()
+    for name, node in plugin_configs().items():
+        store.store(group="activation", name=name, node=node)
 
 
 def compose(overrides: Sequence[str] = (), with_hydra: bool = False) -> DictConfig:
@@ -46,6 +62,7 @@ def compose(overrides: Sequence[str] = (), with_hydra: bool = False) -> DictConf
     from hydra import initialize_config_dir
     from hydra.errors import HydraException, MissingConfigException, OverrideParseException
 
+    store_plugin_configs()
     try:
         with initialize_config_dir(str(config_dir()), version_base="1.3", job_name="mila-bench"):
             cfg = hydra_compose("config", overrides=list(overrides), return_hydra_config=with_hydra)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from mila_bench.data import Dataset
 
 from mila_bench.engine import EpochMetrics
+from mila_bench.errors import RunDiverged
 
 
 @dataclass
@@ -30,6 +31,7 @@ class RunResult:
     run_dir: Path
     history: list[EpochMetrics]
     summary: dict
+    reused: bool = False  # trainer.resume=true found this config already completed: nothing was trained
 
 
 def train(
@@ -39,22 +41,34 @@ def train(
 
     Every check that can fail on user input runs before training starts. The run's folder is
     created when training starts (status ``running``) and gets a checkpoint and the metrics
-    so far after every epoch, so ``trainer.resume=true`` can continue a killed run; the
-    Results.md row is written once, at completion. A diverged run is recorded as such.
-    ``tags`` go into summary.json as they are (e.g. the reproduction a run belongs to).
+    so far after every epoch; the Results.md row is written once, at completion. A diverged
+    run is recorded as such. ``tags`` go into summary.json as they are (e.g. the reproduction a
+    run belongs to).
+
+    ``trainer.resume=true`` makes re-running the same command after a crash do the right thing
+    for this config: a completed run is returned as recorded (not trained again, no new row);
+    an unfinished one continues from its last checkpoint in its own folder, or starts again
+    there when it was killed before its first checkpoint; with no run, a fresh one starts.
     """
     import torch
 
     from mila_bench import activations, checkpoints, results_md, runs
     from mila_bench.config import validate
     from mila_bench.engine import Diverged
-    from mila_bench.errors import RunDiverged
     from mila_bench.data import load_dataset
     from mila_bench.engine import select_device
 
     validate(cfg)
     results_dir, markdown = Path(cfg.results.dir), Path(cfg.results.markdown)
     runs.check_writable(results_dir, markdown)
+    previous = runs.find_resumable(results_dir, cfg) if cfg.trainer.get("resume") else None
+    if previous and previous[1] == "completed":
+        return recorded_result(previous[0])
+    if previous and previous[1] == "diverged":
+        raise RunDiverged(
+            f"trainer.resume=true: this config's run {previous[0]} already diverged (recorded, no Results.md row); "
+            "the same config and seed would diverge again, so it is not re-run"
+        )
     device = select_device(str(cfg.device))
     if cfg.trainer.get("threads"):  # parallel sweep jobs share the cores instead of each taking all
         torch.set_num_threads(int(cfg.trainer.threads))
@@ -70,14 +84,16 @@ def train(
     act_params = activations.activation_factory(cfg.activation)().params
     amp, compiled = bool(cfg.trainer.get("amp", False)), cfg.trainer.get("compile", False)
     resume = None
-    if cfg.trainer.get("resume"):
-        run_dir = runs.find_resumable(results_dir, cfg)
-        resume = checkpoints.load(run_dir / checkpoints.CHECKPOINT_NAME)
+    if previous:  # unfinished: continue from its checkpoint, or start again in its folder (epoch 0)
+        run_dir = previous[0]
+        if (run_dir / checkpoints.CHECKPOINT_NAME).exists():
+            resume = checkpoints.load(run_dir / checkpoints.CHECKPOINT_NAME)
         summary = json.loads((run_dir / "summary.json").read_text())
-        summary["resumed_from_epoch"] = [*summary.get("resumed_from_epoch", []), int(resume["epoch"])]
+        summary["resumed_from_epoch"] = [*summary.get("resumed_from_epoch", []), int(resume["epoch"]) if resume else 0]
         summary["resumed_environment"] = [
             *summary.get("resumed_environment", []), environment(device, bool(cfg.trainer.get("deterministic", False)))
         ]
+        runs.write_summary(run_dir, summary)
         run_id = run_dir.name
     else:
         run_id = runs.new_run_id(data.name, cfg.model.name, act_name, cfg.seed)
@@ -96,6 +112,7 @@ def train(
             "deterministic": bool(cfg.trainer.get("deterministic", False)),
             "activation": act_name,
             "activation_params": act_params,
+            **_activation_source(cfg.activation),
             "learnable_beta": bool(cfg.activation.get("learnable_beta", False)),
             "seed": cfg.seed,
             "epochs": cfg.trainer.epochs,
@@ -131,6 +148,16 @@ def train(
     runs.write_summary(run_dir, summary)
     results_md.append_row(markdown, results_md.section_name(summary), results_md.results_row(summary))
     return RunResult(run_id, run_dir, history, summary)
+
+
+def recorded_result(run_dir: Path) -> RunResult:
+    """A completed run as its record holds it (summary.json, metrics.csv), without training."""
+    import pandas as pd
+
+    summary = json.loads((run_dir / "summary.json").read_text())
+    rows = pd.read_csv(run_dir / "metrics.csv").to_dict("records")
+    history = [EpochMetrics(**{k: (None if pd.isna(v) else v) for k, v in row.items()}) for row in rows]
+    return RunResult(summary.get("run_id", run_dir.name), run_dir, history, summary, reused=True)
 
 
 def fit_model(
@@ -203,3 +230,11 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def _activation_source(cfg: DictConfig) -> dict[str, str]:
+    """For a plugin or custom target: what was imported and from where (summary.json)."""
+    from mila_bench.activations import entry_for
+
+    entry = entry_for(cfg)
+    return {"activation_target": entry.target, "activation_origin": entry.origin} if entry.target else {}

@@ -152,7 +152,8 @@ def table_plans(table: Table) -> list[Plan]:
     from mila_bench import activations
     from mila_bench.config import group_options
 
-    registry = {n: tuple(activations.spec(n).defaults) for n in activations.available()}
+    published = {name for name, _ in PUBLISHED_ACTIVATIONS.values()} & set(activations.available())
+    registry = {n: tuple(activations.spec(n).defaults) for n in published}  # plugins are never published rows
     return plan_rows(table.rows, registry, group_options("activation"))
 
 

@@ -48,7 +48,7 @@ def results_row(summary: Mapping) -> dict[str, object]:
     """A run's per-run row, from its summary.json (so ``report`` rebuilds exactly the appended rows)."""
     final, params = summary["final"], summary["activation_params"]
     return {
-        "Activation": activation_label(summary["activation"], params),
+        "Activation": activation_label(summary["activation"], params, summary.get("activation_target")),
         "β": beta_label(params, summary["learned"] if summary.get("learnable_beta") else None),
         "Initialization": summary.get("initialization") or "—",
         "Seed": summary["seed"],
@@ -62,9 +62,11 @@ def results_row(summary: Mapping) -> dict[str, object]:
     }
 
 
-def activation_label(name: str, params: Mapping[str, float]) -> str:
-    """The activation with its non-β parameters, e.g. ``aria2 (alpha=1.5)``."""
+def activation_label(name: str, params: Mapping[str, float], target: str | None = None) -> str:
+    """The activation with its non-β parameters, e.g. ``aria2 (alpha=1.5)``; a plugin or custom
+    target also names what ran, e.g. ``custom my_acts:serf (alpha=1.5)``."""
     others = ", ".join(f"{k}={v:g}" for k, v in params.items() if k != "beta")
+    name = f"{name} {target}" if target else name
     return f"{name} ({others})" if others else name
 
 

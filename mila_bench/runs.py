@@ -88,8 +88,12 @@ def write_metrics(run_dir: Path, metrics: Sequence[Mapping]) -> None:
     atomic_write(run_dir / "metrics.csv", lambda f: pd.DataFrame(list(metrics)).to_csv(f, index=False), binary=False)
 
 
-def find_resumable(results_dir: Path, config: Mapping) -> Path:
-    """The newest unfinished run in ``results_dir`` whose config equals ``config``."""
+def find_resumable(results_dir: Path, config: Mapping) -> tuple[Path, str] | None:
+    """The run in ``results_dir`` whose config equals ``config``, and its status, for ``trainer.resume``.
+
+    A finished run (``completed`` or ``diverged``, the newest) comes first: re-running a sweep
+    must not train it again. Else the newest unfinished (``running``) one; None when there is none.
+    """
     from omegaconf import OmegaConf
 
     def comparable(cfg: Mapping) -> dict:
@@ -101,18 +105,21 @@ def find_resumable(results_dir: Path, config: Mapping) -> Path:
 
     wanted = comparable(config)
     candidates = sorted(results_dir.glob("*/summary.json"), reverse=True) if results_dir.is_dir() else []
+    unfinished = None
     for summary_path in candidates:
         try:
             status = json.loads(summary_path.read_text()).get("status")
         except (OSError, ValueError):
             continue
         run_dir = summary_path.parent
-        if status == "running" and comparable(OmegaConf.load(run_dir / "config.yaml")) == wanted:
-            return run_dir
-    raise UsageError(
-        f"trainer.resume=true but {results_dir} has no unfinished run with this config; "
-        "resume with the same overrides the run was started with"
-    )
+        if status not in ("completed", "diverged", "running") or (unfinished and status == "running"):
+            continue
+        if comparable(OmegaConf.load(run_dir / "config.yaml")) != wanted:
+            continue
+        if status != "running":
+            return run_dir, status
+        unfinished = (run_dir, status)
+    return unfinished
 
 
 @dataclass

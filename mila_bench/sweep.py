@@ -10,7 +10,13 @@ on this machine; submitit: SLURM or local subprocesses). Each job is :func:`task
   nothing is launched or written;
 - :func:`task` records a failing job (``mila_bench_job.json`` in its Hydra folder) instead
   of raising, so one failure does not stop the other jobs, and :func:`run` reports it;
-- parallel jobs get a share of the cores (``trainer.threads``) rather than each taking all.
+- parallel jobs get a share of the cores (``trainer.threads``) rather than each taking all;
+- on SLURM: a warning when job accounting (``sacct``) does not answer, since submitit then
+  never learns that a job died; after a failure, the remaining jobs are waited for, and a job
+  that left no record is named with its SLURM state (killed, out of memory, preempted...).
+
+Re-running a sweep with ``trainer.resume=true`` is how to recover from a crash or preemption:
+each job's ``train`` keeps a completed run, continues an unfinished one, or starts fresh.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ import json
 import logging
 import math
 import os
+import re
+import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +54,8 @@ class Plan:
     jobs: int | None  # jobs Hydra will run: the grid's size or optuna's n_trials (None: unknown sweeper)
     checked: int  # combinations composed and validated before launching
     objective: str
+    combos: list[list[str]] | None = None  # job number → its overrides (grid sweeps), to name a job that died
+    launcher_target: str = ""  # the launcher's class, e.g. ...submitit_launcher.SlurmLauncher
 
 
 @dataclass
@@ -147,7 +157,9 @@ def plan(overrides: Sequence[str]) -> Plan:
         jobs = min(int(cfg.hydra.sweeper.n_trials), len(combos)) if grid else int(cfg.hydra.sweeper.n_trials)
     else:
         jobs = len(combos) if target.endswith("BasicSweeper") else None
-    return Plan(arguments, sweep_dir, sweeper, launcher, jobs, len(checked), objective)
+    combos_by_job = combos if target.endswith("BasicSweeper") else None
+    launcher_target = str(OmegaConf.select(cfg, "hydra.launcher._target_") or "")
+    return Plan(arguments, sweep_dir, sweeper, launcher, jobs, len(checked), objective, combos_by_job, launcher_target)
 
 
 def run(the_plan: Plan) -> Outcome:
@@ -167,7 +179,65 @@ def run(the_plan: Plan) -> Outcome:
         code = stop.code if isinstance(stop.code, int) else 1
     finally:
         sys.argv = argv
+    if code and the_plan.launcher_target.endswith("SlurmLauncher"):
+        wait_for_slurm_jobs(the_plan.sweep_dir)  # the launcher stops at the first job that died; the others run on
     return Outcome(the_plan, read_jobs(the_plan.sweep_dir), code)
+
+
+def slurm_jobs(sweep_dir: Path) -> dict[int, str]:
+    """SLURM job ids of a submitit sweep by Hydra job number (array task i is job i)."""
+    jobs = {}
+    for folder in (sweep_dir / ".submitit").glob("*_*"):
+        match = re.fullmatch(r"(\d+)_(\d+)", folder.name)
+        if match:
+            jobs[int(match.group(2))] = folder.name
+    return jobs
+
+
+def wait_for_slurm_jobs(sweep_dir: Path) -> None:
+    """Wait until every SLURM job of the sweep has ended (submitit polls ``sacct``)."""
+    ids = slurm_jobs(sweep_dir)
+    if not ids:
+        return
+    import submitit
+
+    for job_id in ids.values():
+        submitit.SlurmJob(folder=sweep_dir / ".submitit" / "%j", job_id=job_id).wait()
+
+
+def slurm_state(job_id: str) -> str | None:
+    """What SLURM's accounting says became of a job (FAILED, OUT_OF_MEMORY, PREEMPTED, ...)."""
+    try:
+        out = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "State", "-j", job_id],
+                             capture_output=True, text=True, timeout=30)  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    states = out.stdout.split()
+    return states[0] if out.returncode == 0 and states else None
+
+
+def check_accounting() -> str | None:
+    """None when SLURM's job accounting answers; else the warning for a sweep that may never end.
+
+    submitit learns that a job ended from ``sacct``; a job that dies without writing its result
+    (SIGKILL, out of memory, node failure) is otherwise never noticed.
+    """
+    command = ["sacct", "--noheader", "--parsable2", "--allocations", "--format=JobID", "--starttime=now"]
+    try:
+        out = subprocess.run(command, capture_output=True, text=True, timeout=30)
+        reason = None if out.returncode == 0 else (out.stderr.strip().splitlines() or [f"exit {out.returncode}"])[0]
+    except FileNotFoundError:
+        reason = "sacct is not installed"
+    except subprocess.TimeoutExpired:
+        reason = "sacct did not answer within 30 s"
+    if reason is None:
+        return None
+    return (
+        f"SLURM job accounting does not answer ({reason}): a job that dies (killed, out of memory, node failure) "
+        "cannot be detected, so this sweep may wait forever. Fix: enable accounting (slurmdbd with "
+        "AccountingStorageType=accounting_storage/slurmdbd, so `sacct` answers; see README, SLURM), or bound the "
+        "wait yourself, e.g. `timeout 13h mila-bench sweep ... hydra.launcher.timeout_min=720`"
+    )
 
 
 def task(cfg) -> float | None:
@@ -210,8 +280,10 @@ def task(cfg) -> float | None:
         return None
     value = float(result.summary["final"][objective])
     record.update(status="completed", run_id=result.run_id, run_dir=str(result.run_dir), value=value)
+    if result.reused:  # trainer.resume=true: this config had completed; its record counts
+        record["reused"] = True
     _write_record(job_dir, record)
-    log.info("%s: %s = %.4f, run %s", label, objective, value, result.run_id)
+    log.info("%s: %s = %.4f, run %s%s", label, objective, value, result.run_id, " (already complete)" if result.reused else "")
     return value if math.isfinite(value) else None
 
 
@@ -244,9 +316,15 @@ def read_jobs(sweep_dir: Path) -> list[dict]:
     return sorted(records, key=lambda r: r.get("job", -1))
 
 
-def sweep(overrides: Sequence[str], echo: Callable[[str], None]) -> Outcome:
+def sweep(
+    overrides: Sequence[str], echo: Callable[[str], None], warn: Callable[[str], None] | None = None
+) -> Outcome:
     """Plan, say what will run, run it, and say what happened (failures are left to the caller)."""
     the_plan = plan(overrides)
+    if the_plan.launcher_target.endswith("SlurmLauncher"):
+        problem = check_accounting()
+        if problem:
+            (warn or echo)(f"warning: {problem}")
     size = f"{the_plan.jobs} jobs" if the_plan.jobs is not None else "jobs"
     echo(
         f"sweep: {size}, sweeper {the_plan.sweeper}, launcher {the_plan.launcher}, objective {the_plan.objective}; "
@@ -267,13 +345,32 @@ def failure_line(outcome: Outcome) -> str | None:
     """One line naming the failed jobs, or None when every job completed."""
     parts = [f"#{r['job']} ({' '.join(r['overrides'])}): {r.get('error', 'failed')}" for r in outcome.failed]
     if outcome.missing:
-        parts.append(f"{outcome.missing} job(s) left no record (see {outcome.plan.sweep_dir})")
+        parts += _missing(outcome)
     if outcome.hydra_exit and not parts:
         parts.append(f"Hydra stopped with exit code {outcome.hydra_exit} (its message is above)")
     if not parts:
         return None
     total = outcome.plan.jobs if outcome.plan.jobs is not None else len(outcome.records)
     return f"{len(outcome.failed) + outcome.missing} of {total} sweep jobs failed: " + "; ".join(parts)
+
+
+def _missing(outcome: Outcome) -> list[str]:
+    """Each job without a record, by number and overrides (and SLURM state), when the plan can tell."""
+    combos, sweep_dir = outcome.plan.combos, outcome.plan.sweep_dir
+    if combos is None:
+        return [f"{outcome.missing} job(s) left no record (see {sweep_dir})"]
+    on_slurm = outcome.plan.launcher_target.endswith("SlurmLauncher")
+    done, slurm = {r.get("job") for r in outcome.records}, slurm_jobs(sweep_dir) if on_slurm else {}
+    parts = []
+    for job in (n for n in range(len(combos)) if n not in done):
+        state = slurm_state(slurm[job]) if job in slurm else None
+        ended = f"SLURM job {slurm[job]} ended {state}" if state else "ended"
+        parts.append(
+            f"#{job} ({' '.join(combos[job])}): {ended} without a record (killed, out of memory, preempted or never "
+            f"started; log in {sweep_dir / '.submitit' / slurm[job] if job in slurm else sweep_dir}); "
+            "re-run the same sweep with trainer.resume=true to finish it"
+        )
+    return parts
 
 
 def _name(direction: object) -> str:

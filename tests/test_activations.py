@@ -271,8 +271,8 @@ WIDER_SET = {
 }
 
 
-def test_registry_covers_every_activation_of_the_original_tables() -> None:
-    assert set(WIDER_SET) | {"mila", "mish", "swish", "relu"} == set(available())
+def test_registry_covers_every_activation_of_the_original_tables_and_the_modern_baselines() -> None:
+    assert set(WIDER_SET) | set(MODERN) | {"mila", "mish", "swish", "relu"} == set(available())
 
 
 @pytest.mark.parametrize("name", sorted(WIDER_SET))
@@ -310,3 +310,74 @@ def test_wider_set_is_finite_at_extremes_with_finite_gradients(name: str) -> Non
 def test_wider_set_gradcheck(name: str) -> None:
     x = (torch.rand(30, dtype=torch.float64) * 8 - 4).requires_grad_()
     assert torch.autograd.gradcheck(Activation(name).double(), (x,))
+
+
+# --- The modern baselines, each against its own float64 formula ---------------------------
+
+_erf = np.vectorize(math.erf)
+MODERN = {
+    # name: (params, float64 reference written independently with numpy / math.erf)
+    "gelu": ({}, lambda x: x * 0.5 * (1 + _erf(x / math.sqrt(2)))),
+    "gelu_tanh": ({}, lambda x: 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))),
+    "silu": ({}, lambda x: x / (1 + np.exp(-x))),
+    "hardswish": ({}, lambda x: x * np.minimum(np.maximum(x + 3, 0), 6) / 6),
+    "hardtanh": ({"min_val": -1.0, "max_val": 1.0}, lambda x, min_val, max_val: np.clip(x, min_val, max_val)),
+    "relu6": ({}, lambda x: np.minimum(np.maximum(x, 0), 6)),
+    "squared_relu": ({}, lambda x: np.maximum(x, 0) ** 2),
+    "celu": ({"alpha": 1.0}, lambda x, alpha: np.maximum(0, x) + np.minimum(0, alpha * (np.exp(x / alpha) - 1))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MODERN))
+def test_modern_baselines_match_their_float64_reference(name: str) -> None:
+    defaults, formula = MODERN[name]
+    assert dict(spec(name).defaults) == defaults
+    x = torch.linspace(-12, 12, 4801, dtype=torch.float64)
+    torch.testing.assert_close(_np(Activation(name)(x)), formula(_np(x), **defaults), rtol=1e-12, atol=1e-12)
+    x32 = x.float()
+    out32 = Activation(name)(x32)
+    assert out32.dtype == torch.float32
+    torch.testing.assert_close(_np(out32), formula(_np(x32), **defaults), rtol=2e-6, atol=2e-6)
+
+
+@pytest.mark.parametrize(
+    ("name", "params"), [("hardtanh", {"min_val": -0.5, "max_val": 2.0}), ("celu", {"alpha": 0.5}), ("celu", {"alpha": 2.0})]
+)
+def test_modern_baselines_parameters_are_used(name: str, params: dict[str, float]) -> None:
+    _, formula = MODERN[name]
+    x = torch.linspace(-6, 6, 1201, dtype=torch.float64)
+    torch.testing.assert_close(_np(Activation(name, **params)(x)), formula(_np(x), **params), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(MODERN))
+def test_modern_baselines_are_finite_with_finite_gradients_and_pass_gradcheck(name: str) -> None:
+    x = torch.tensor([-1e4, -100.0, -1.0, 0.0, 1.0, 100.0, 1e4], requires_grad=True)
+    out = Activation(name)(x)
+    out.sum().backward()
+    assert torch.isfinite(out).all() and torch.isfinite(x.grad).all()
+    # away from the kinks (hardswish at ±3, hardtanh at ±1, relu6 at 0 and 6), where the derivative is defined
+    grid = torch.tensor([-5.3, -2.7, -1.6, -0.4, 0.3, 0.8, 1.7, 2.6, 4.9, 6.8], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(Activation(name).double(), (grid,))
+
+
+def test_learned_parameters_of_the_modern_baselines_get_gradients() -> None:
+    for name, key in (("celu", "alpha"), ("hardtanh", "max_val")):
+        module = Activation(name, learn=[key])
+        module(torch.linspace(-3, 3, 50)).sum().backward()
+        assert module.learned[key].grad is not None and torch.isfinite(module.learned[key].grad)
+
+
+def test_silu_is_the_swish_entry_under_a_second_name() -> None:
+    assert spec("silu") is spec("swish")  # an alias, not a copy
+    x = torch.linspace(-5, 5, 101)
+    assert torch.equal(Activation("silu")(x), Activation("swish")(x))
+    assert Activation("silu").name == "silu"  # recorded under the name asked for
+
+
+def test_describe_lists_every_activation_with_its_defaults() -> None:
+    from mila_bench.activations import describe
+
+    lines = {line.split()[0]: line for line in describe()}
+    assert set(lines) == set(available()) | {"custom"}
+    assert "min_val=-1, max_val=1" in lines["hardtanh"] and "beta=-0.25" in lines["mila"]
+    assert "alias of swish" in lines["silu"] and "activation.target=MODULE:NAME" in lines["custom"]

@@ -301,7 +301,7 @@ def test_baseline_can_be_any_activation_and_beta(records: Path) -> None:
     rows = {r["β"]: r for r in table((records / "Results.md").read_text(), SECTION)}
     title = "Δ Top-1 vs mila:1 [95 % CI]"
     assert rows["1"][title] == "baseline" and rows["0.5"][title] != "baseline"
-    for bad, message in (("gelu", "unknown baseline activation 'gelu'"), ("mila:abc", "not a finite number")):
+    for bad, message in (("gleu", "unknown baseline activation 'gleu'"), ("mila:abc", "not a finite number")):
         with pytest.raises(UsageError, match=message):
             build(records / "results", records / "Results.md", baseline=bad)
 
@@ -327,7 +327,7 @@ def test_report_command_writes_and_refuses_in_one_line(records: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "Results.md: 1 sections from 8 records" in proc.stdout and "rebuilt ## fashion_mnist · mlp: 8 records" in proc.stdout
     before = (records / "Results.md").read_text()
-    for args in (["--baseline", "gelu"], ["--results", "nowhere"]):
+    for args in (["--baseline", "gleu"], ["--results", "nowhere"]):
         bad = run_cli(["report", *args], records)
         assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and bad.stderr.startswith("mila-bench: error: ")
     assert (records / "Results.md").read_text() == before

@@ -147,6 +147,24 @@ def test_comparison_reads_each_delta_against_our_spread() -> None:
     assert "(within" not in "\n".join(one_seed) and "no spread of ours" in "\n".join(one_seed)
 
 
+def test_reproduce_again_with_resume_reuses_the_completed_runs(tmp_path: Path, cifar_root: Path) -> None:
+    args = ["reproduce", "cifar10-resnet20-v1", "--only", "relu", "--epochs", "1", "--seeds", "2", f"dataset.root={cifar_root}",
+            "dataset.verify=false", "dataset.train_subset=32", "device=cpu", "trainer.progress=false"]  # fmt: skip
+    first = run_cli(args, tmp_path)
+    assert first.returncode == 0, first.stderr
+    runs = sorted((tmp_path / "results").iterdir())
+    records = [(r / "summary.json").read_text() for r in runs]
+    section = (tmp_path / "Results.md").read_text().split("## Reproduction")[1]
+
+    again = run_cli([*args, "trainer.resume=true"], tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert sorted((tmp_path / "results").iterdir()) == runs  # nothing trained again
+    assert [(r / "summary.json").read_text() for r in runs] == records
+    text = (tmp_path / "Results.md").read_text()
+    assert text.split("## Reproduction")[1].split("Overrides:")[0] == section.split("Overrides:")[0]  # the same numbers
+    assert text.count(f"| {runs[0].name}") == 1  # no second row for the same run
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [

@@ -53,8 +53,48 @@ def test_sigkill_then_resume_gives_the_same_metrics_bitwise(tmp_path: Path, fash
     rows = [l for l in (work / "Results.md").read_text().splitlines() if l.startswith("| mila")]
     assert len(rows) == 1 and run_dir.name in rows[0]
 
-    again = run_cli(["train", *args, "trainer.resume=true"], work)  # nothing left to resume
-    assert again.returncode == 2 and "no unfinished run" in again.stderr
+    finished = (run_dir / "summary.json").read_text(), (run_dir / "metrics.csv").read_text()
+    again = run_cli(["train", *args, "trainer.resume=true"], work)  # the same command once more: nothing to do
+    assert again.returncode == 0, again.stderr
+    assert "already complete; nothing trained" in again.stdout and "epoch" not in again.stdout
+    assert ((run_dir / "summary.json").read_text(), (run_dir / "metrics.csv").read_text()) == finished
+    assert [l for l in (work / "Results.md").read_text().splitlines() if l.startswith("| mila")] == rows
+    assert list((work / "results").iterdir()) == [run_dir]
+
+
+def test_run_killed_before_its_first_checkpoint_starts_again_in_its_folder(tmp_path: Path, fashion_root: Path) -> None:
+    args = ["dataset.train_subset=6000", "trainer.epochs=2", "device=cpu", "seed=2", "trainer.progress=false",
+            f"dataset.root={fashion_root}"]  # fmt: skip
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "mila_bench", "train", *args], cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not list(work.glob("results/*/summary.json")) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)  # training has just started: no epoch done
+    proc.wait()
+    [run_dir] = list((work / "results").iterdir())
+    assert not (run_dir / "checkpoint.pt").exists(), "the kill should land before the first checkpoint"
+
+    resumed = run_cli(["train", *args, "trainer.resume=true"], work)
+    assert resumed.returncode == 0, resumed.stderr
+    assert list((work / "results").iterdir()) == [run_dir]  # its own folder, not a new one
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["resumed_from_epoch"] == [0]
+    reference = run_cli(["train", *args, f"results.dir={tmp_path / 'ref'}", f"results.markdown={tmp_path / 'ref.md'}"], tmp_path)
+    assert reference.returncode == 0, reference.stderr
+    [ref_dir] = list((tmp_path / "ref").iterdir())
+    assert metrics_without_seconds(run_dir) == metrics_without_seconds(ref_dir)  # the same run as a fresh one
+    assert float(metrics_without_seconds(run_dir)[-1][4]) > 0.7  # top1: it learned (chance is 0.1)
+
+
+def test_resume_with_no_run_starts_fresh(tmp_path: Path, fashion_root: Path) -> None:
+    args = ["dataset.train_subset=300", "trainer.epochs=1", "device=cpu", f"dataset.root={fashion_root}"]
+    proc = run_cli(["train", *args, "trainer.resume=true"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    [run_dir] = list((tmp_path / "results").iterdir())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "completed" and "resumed_from_epoch" not in summary
 
 
 def test_corrupt_checkpoint_is_refused_and_left_alone(tmp_path: Path, fashion_root: Path) -> None:

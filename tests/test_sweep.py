@@ -146,10 +146,31 @@ def test_optuna_search_maximises_top1_and_the_report_shows_it(workdir: Path, fas
     assert {t["Status"] for t in trials} == {"completed"}
 
 
+def test_resumed_search_keeps_completed_runs_and_their_objective(workdir: Path, fashion_root: Path) -> None:
+    """Re-running a finished optuna search with trainer.resume=true trains nothing and reports the same best."""
+    args = tiny(fashion_root, "hydra/sweeper=optuna", "activation.beta=interval(-2,2)", "hydra.sweeper.n_trials=2",
+                "hydra.sweeper.sampler.seed=0")  # fmt: skip
+    first = run_cli(args, workdir)
+    assert first.returncode == 0, first.stderr
+    before = {run_id: (workdir / "results" / run_id / "summary.json").read_text() for run_id in recorded(workdir)}
+    rows_before = run_rows(workdir)
+
+    again = run_cli([*args, "trainer.resume=true"], workdir)
+    assert again.returncode == 0, again.stderr
+    assert "2 completed, 0 failed" in again.stdout
+    assert {run_id: (workdir / "results" / run_id / "summary.json").read_text() for run_id in recorded(workdir)} == before
+    assert run_rows(workdir) == rows_before  # no new rows
+    first_dir, second_dir = sorted((workdir / "results" / "sweeps").iterdir())
+    jobs = sweep.read_jobs(second_dir)
+    assert [j.get("reused") for j in jobs] == [True, True] and {j["run_id"] for j in jobs} == set(before)
+    best = [yaml.safe_load((d / "optimization_results.yaml").read_text()) for d in (first_dir, second_dir)]
+    assert best[1]["best_value"] == best[0]["best_value"] and best[1]["best_params"] == best[0]["best_params"]
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["activation=gelu,mila"], "unknown activation 'gelu'; allowed:"),
+        (["activation=gleu,mila"], "unknown activation 'gleu'; allowed:"),
         (["activation=relu,mila", "activation.beta=0.5"], "unknown config key 'activation.beta'"),
         (["activation.beta=interval(-2,2)"], "interval(...) needs hydra/sweeper=optuna"),
         (["hydra/launcher=jobli"], "unknown hydra/launcher 'jobli'; allowed: basic, joblib, slurm, submitit_local"),

@@ -53,7 +53,12 @@ def parse_activation(text: str) -> ActivationChoice:
         if not sep or not key.strip():
             raise UsageError(f"--activation {text!r} is malformed; expected {SYNTAX}")
         given[key.strip()] = _number(value, f"--activation {text!r}: {key.strip()}")
-    return ActivationChoice(name, activations.resolve_params(name, given))
+    choice = ActivationChoice(name, activations.resolve_params(name, given))
+    entry = activations.spec(name)
+    if entry.target is not None:  # a plugin: checked on a small tensor before any figure is computed
+        label = f"activation plugin {name!r} ({entry.target})"
+        activations.probe(choice.module, label, tuple(sorted(choice.params.items())))
+    return choice
 
 
 def parse_activations(texts: Iterable[str] | None, default: Sequence[str] = DEFAULT_ACTIVATIONS) -> list[ActivationChoice]:

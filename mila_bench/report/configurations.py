@@ -91,7 +91,8 @@ class Configuration:
     def activation(self) -> str:
         from mila_bench.results_md import activation_label
 
-        return activation_label(self.first.summary["activation"], self.first.summary["activation_params"])
+        summary = self.first.summary
+        return activation_label(summary["activation"], summary["activation_params"], summary.get("activation_target"))
 
     def beta_text(self) -> str:
         """β as configured (a learned β by its start), or — for activations without one."""
