@@ -53,8 +53,7 @@ def train(cfg: DictConfig, on_epoch: Callable[[EpochMetrics], None] | None = Non
     results_dir, markdown = Path(cfg.results.dir), Path(cfg.results.markdown)
     runs.check_writable(results_dir, markdown)
     device = select_device(str(cfg.device))
-    if cfg.trainer.get("threads"):  # parallel sweep jobs share the cores instead of each taking all
-        torch.set_num_threads(int(cfg.trainer.threads))
+    apply_threads(cfg)
 
     data = load_dataset(cfg.dataset)
     data.train, data.test = data.train.to(device), data.test.to(device)
@@ -123,6 +122,15 @@ def train(cfg: DictConfig, on_epoch: Callable[[EpochMetrics], None] | None = Non
     runs.write_summary(run_dir, summary)
     runs.append_row(markdown, section_name(summary), results_row(summary))
     return RunResult(run_id, run_dir, history, summary)
+
+
+def apply_threads(cfg: DictConfig) -> None:
+    """Set torch's CPU threads to ``trainer.threads`` when given (parallel sweep jobs share the
+    cores instead of each taking all; the thread count also changes the last bits of results)."""
+    import torch
+
+    if cfg.trainer.get("threads"):
+        torch.set_num_threads(int(cfg.trainer.threads))
 
 
 def fit_model(

@@ -13,6 +13,7 @@ from pathlib import Path
 from mila_bench.analysis.choices import ActivationChoice
 from mila_bench.analysis.style import DPI, save_table
 from mila_bench.analysis.curves import plot_lines, summarise
+from mila_bench.analysis.paired import paired_tests
 from mila_bench.analysis.training import Reporter, prepare, train_one
 
 DEFAULT_DEPTHS = (2, 4, 8, 15, 25)
@@ -59,7 +60,8 @@ def run(
     report: Reporter,
     dpi: int = DPI,
 ) -> list[Path]:
-    """Write ``depth.png``, ``depth.csv`` (mean ± std per depth) and ``depth_runs.csv`` (every seed)."""
+    """Write ``depth.png``, ``depth.csv`` (mean ± std per depth), ``depth_runs.csv`` (every seed)
+    and ``depth_pairs.csv`` (each pair of activations compared seed by seed, see ``paired``)."""
     runs = depth_runs(choices, depths, width, seeds, overrides, report)
     summary = summarise(runs, ["activation", "depth"])
     title = f"Test accuracy of a width-{width} MLP as depth grows"
@@ -67,4 +69,5 @@ def run(
         plot_lines(summary, choices, "depth", "hidden layers", title, out / "depth.png", dpi, xticks=depths),
         save_table(summary, out / "depth.csv"),
         save_table(runs, out / "depth_runs.csv"),
+        save_table(paired_tests(runs, ["depth"]), out / "depth_pairs.csv"),
     ]
