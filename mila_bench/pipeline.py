@@ -30,6 +30,7 @@ class RunResult:
     run_dir: Path
     history: list[EpochMetrics]
     summary: dict
+    model: torch.nn.Module | None = None  # the trained model, for callers that inspect or reuse it
 
 
 def train(cfg: DictConfig, on_epoch: Callable[[EpochMetrics], None] | None = None) -> RunResult:
@@ -121,7 +122,7 @@ def train(cfg: DictConfig, on_epoch: Callable[[EpochMetrics], None] | None = Non
     )
     runs.write_summary(run_dir, summary)
     runs.append_row(markdown, section_name(summary), results_row(summary))
-    return RunResult(run_id, run_dir, history, summary)
+    return RunResult(run_id, run_dir, history, summary, model)
 
 
 def apply_threads(cfg: DictConfig) -> None:
