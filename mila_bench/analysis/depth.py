@@ -62,7 +62,13 @@ def run(
 ) -> list[Path]:
     """Write ``depth.png``, ``depth.csv`` (mean ± std per depth), ``depth_runs.csv`` (every seed)
     and ``depth_pairs.csv`` (each pair of activations compared seed by seed, see ``paired``)."""
-    runs = depth_runs(choices, depths, width, seeds, overrides, report)
+    return write(depth_runs(choices, depths, width, seeds, overrides, report), choices, depths, width, out, dpi)
+
+
+def write(
+    runs, choices: Sequence[ActivationChoice], depths: Sequence[int], width: int, out: Path, dpi: int = DPI
+) -> list[Path]:
+    """The files of :func:`run` from its per-seed table (also for tables trained in parts and concatenated)."""
     summary = summarise(runs, ["activation", "depth"])
     title = f"Test accuracy of a width-{width} MLP as depth grows"
     return [
