@@ -16,16 +16,18 @@ test: install data
 benchmark: install data
 	$(BIN)/python benchmarks/demo_speed.py
 
-# The README's example figures (docs/figures/): PNG + CSV per figure. noise trains 3 seeds and
-# depth 1 seed of each of 3 activations at the demo's settings (5 epochs, all 60,000 images).
+# The README's example figures (docs/figures/): PNG + CSV per figure. noise and depth train 3
+# seeds of each of 3 activations at the demo's settings (5 epochs, all 60,000 images), one torch
+# thread per run (the thread count changes the last bits of a result; one keeps them repeatable
+# from machine to machine), and compare the activations seed by seed (*_pairs.csv).
 FIGURES := docs/figures
 figures: install data
 	$(BIN)/mila-bench plot function -a relu -a swish -a mish --out $(FIGURES) --dpi 80
 	$(BIN)/mila-bench plot contour --out $(FIGURES) --dpi 80
 	$(BIN)/mila-bench plot landscape --seeds 10 --points 120 --out $(FIGURES) --dpi 80
 	$(BIN)/mila-bench plot gradients --points 100 --arrows 12 --out $(FIGURES) --dpi 80
-	$(BIN)/mila-bench plot noise --seeds 3 --out $(FIGURES) --dpi 80
-	$(BIN)/mila-bench plot depth --out $(FIGURES) --dpi 80
+	$(BIN)/mila-bench plot noise --seeds 3 --out $(FIGURES) --dpi 80 trainer.threads=1
+	$(BIN)/mila-bench plot depth --seeds 3 --out $(FIGURES) --dpi 80 trainer.threads=1
 
 install: $(VENV)/.installed
 

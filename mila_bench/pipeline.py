@@ -32,6 +32,7 @@ class RunResult:
     history: list[EpochMetrics]
     summary: dict
     reused: bool = False  # trainer.resume=true found this config already completed: nothing was trained
+    model: torch.nn.Module | None = None  # the trained model, for callers that inspect or reuse it
 
 
 def train(
@@ -70,8 +71,7 @@ def train(
             "the same config and seed would diverge again, so it is not re-run"
         )
     device = select_device(str(cfg.device))
-    if cfg.trainer.get("threads"):  # parallel sweep jobs share the cores instead of each taking all
-        torch.set_num_threads(int(cfg.trainer.threads))
+    apply_threads(cfg)
 
     data = load_dataset(cfg.dataset)
     data.train, data.test = data.train.to(device), data.test.to(device)
@@ -147,7 +147,16 @@ def train(
     )
     runs.write_summary(run_dir, summary)
     results_md.append_row(markdown, results_md.section_name(summary), results_md.results_row(summary))
-    return RunResult(run_id, run_dir, history, summary)
+    return RunResult(run_id, run_dir, history, summary, model=model)
+
+
+def apply_threads(cfg: DictConfig) -> None:
+    """Set torch's CPU threads to ``trainer.threads`` when given (parallel sweep jobs share the
+    cores instead of each taking all; the thread count also changes the last bits of results)."""
+    import torch
+
+    if cfg.trainer.get("threads"):
+        torch.set_num_threads(int(cfg.trainer.threads))
 
 
 def recorded_result(run_dir: Path) -> RunResult:

@@ -192,7 +192,7 @@ def test_relu_landscape_is_rougher_than_swish_and_mila_for_every_seed() -> None:
 
 def test_landscape_csvs(tmp_path: Path) -> None:
     paths, rough = landscape.landscape_run([RELU, SWISH, MILA], (16, 8), [0, 1, 2], 2.0, 41, tmp_path)
-    assert [p.name for p in paths] == ["landscape.png", "landscape.csv", "landscape_roughness.csv"]
+    assert [p.name for p in paths] == ["landscape.png", "landscape.csv", "landscape_roughness.csv", "landscape_pairs.csv"]
     assert_png(paths[0])
     table = pd.read_csv(paths[1])
     assert len(table) == 3 * 41 * 41 and set(table["seed"]) == {0}
@@ -246,7 +246,7 @@ def test_noise_study_trains_with_the_engine_and_applies_the_noise(tmp_path: Path
 
     lines: list[str] = []
     paths = noise.run([RELU, MILA], [0.0, 3.0], 1, tiny(fashion_root), tmp_path / "fig", lines.append)
-    assert [p.name for p in paths] == ["noise.png", "noise.csv", "noise_runs.csv"]
+    assert [p.name for p in paths] == ["noise.png", "noise.csv", "noise_runs.csv", "noise_pairs.csv"]
     assert_png(paths[0])
     summary, runs = pd.read_csv(paths[1]), pd.read_csv(paths[2])
     assert list(summary.columns) == ["activation", "sigma", "top1_mean", "top1_std", "seeds"]
@@ -265,7 +265,7 @@ def test_depth_study_builds_deep_mlps_of_each_depth(tmp_path: Path, fashion_root
     from mila_bench.analysis import depth
 
     paths = depth.run([SWISH], [1, 3], 16, 2, tiny(fashion_root), tmp_path, lambda _: None)
-    assert [p.name for p in paths] == ["depth.png", "depth.csv", "depth_runs.csv"]
+    assert [p.name for p in paths] == ["depth.png", "depth.csv", "depth_runs.csv", "depth_pairs.csv"]
     assert_png(paths[0])
     summary, runs = pd.read_csv(paths[1]), pd.read_csv(paths[2])
     assert list(runs["depth"]) == [1, 1, 3, 3] and list(runs["seed"]) == [0, 1, 0, 1] and (runs["width"] == 16).all()
@@ -309,7 +309,7 @@ def test_deep_mlp_model() -> None:
         (["function", "-a", "relu", "--beta", "-0.25", "--beta", "1", "--points", "101"], ["function.png", "function.csv"]),
         (["contour", "--x-points", "41", "--beta-points", "13"], ["contour.png", "contour.csv", "contour_minima.csv"]),
         (["landscape", "--points", "41", "--seeds", "2", "--hidden", "16", "--hidden", "8"],
-         ["landscape.png", "landscape.csv", "landscape_roughness.csv"]),
+         ["landscape.png", "landscape.csv", "landscape_roughness.csv", "landscape_pairs.csv"]),
         (["gradients", "-a", "swish", "-a", "mila:beta=0.5", "--points", "41"], ["gradients.png", "gradients.csv"]),
     ],
 )  # fmt: skip
@@ -330,8 +330,9 @@ def test_plot_commands_write_and_print_their_files(tmp_path: Path, args: list[st
 @pytest.mark.parametrize(
     ("args", "files"),
     [
-        (["noise", "--sigma", "0", "--sigma", "0.5", "-a", "relu"], ["noise.png", "noise.csv", "noise_runs.csv"]),
-        (["depth", "--depth", "2", "-a", "mila:beta=0", "--width", "32"], ["depth.png", "depth.csv", "depth_runs.csv"]),
+        (["noise", "--sigma", "0", "--sigma", "0.5", "-a", "relu"], ["noise.png", "noise.csv", "noise_runs.csv", "noise_pairs.csv"]),
+        (["depth", "--depth", "2", "-a", "mila:beta=0", "--width", "32"],
+         ["depth.png", "depth.csv", "depth_runs.csv", "depth_pairs.csv"]),
     ],
 )
 def test_study_commands_train_and_write(tmp_path: Path, fashion_root: Path, args: list[str], files: list[str]) -> None:

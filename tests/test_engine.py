@@ -97,12 +97,13 @@ def test_training_learns_and_records_the_run(tmp_path: Path, fashion_root: Path)
 
 @pytest.mark.parametrize("name", __import__("mila_bench.activations", fromlist=["available"]).available())
 def test_every_registered_activation_trains(tmp_path: Path, fashion_root: Path, name: str) -> None:
-    result = small_run(tmp_path, fashion_root, name, f"activation={name}", "dataset.train_subset=1000", "trainer.epochs=1")
+    result = small_run(tmp_path, fashion_root, name, f"activation={name}", "dataset.train_subset=3000", "trainer.epochs=1")
     final = result.history[-1]
     assert all(map(math.isfinite, (final.train_loss, final.test_loss)))
-    # Learned something in one short epoch: below the chance-level loss ln(10) and above chance
-    # accuracy. (thresholded_relu, θ = 1, starts nearly dead after the first layer: ~14% here.)
-    assert final.test_loss < math.log(10) and final.top1 > 0.11
+    # Learned in one epoch of 3000 images: 4x chance (0.10) and well below the chance-level loss
+    # ln(10). Measured: 0.49 (thresholded_relu, θ = 1, starts nearly dead after the first layer)
+    # to 0.75; with 1000 images thresholded_relu stayed near chance (0.14).
+    assert final.test_loss < 0.75 * math.log(10) and final.top1 > 0.4, final
     assert result.summary["activation"] == name
 
 

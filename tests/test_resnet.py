@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -167,3 +170,66 @@ def test_modules_are_registered_in_forward_order(version: int, depth: int) -> No
     assert [id(m) for m in called] == [id(m) for m in leaves]
     names = list(dict.fromkeys(k.split(".")[0] for k in model.state_dict()))
     assert names == (["stem", "blocks", "fc"] if version == 1 else ["stem", "blocks", "head", "fc"])
+
+
+# ------------------------------------------- Keras' initialisation and batch norm, as configured
+
+
+def configured_resnet(version: int, depth: int) -> nn.Module:
+    """The ResNet that `train model=resnet ...` builds for CIFAR-10 (same composer, factory and builder)."""
+    from mila_bench.activations import activation_factory
+
+    cfg = compose(["model=resnet", "dataset=cifar10", f"model.version={version}", f"model.depth={depth}"])
+    torch.manual_seed(0)
+    return build_model(cfg.model, activation_factory(cfg.activation), (3, 32, 32), 10)
+
+
+@pytest.mark.parametrize(("version", "depth"), [(1, 20), (2, 20)])
+def test_kernels_start_from_keras_truncated_he_normal(version: int, depth: int) -> None:
+    """Keras' he_normal: a normal of std √(2/fan_in)/c cut at ±2 of that std, where c is the std of a
+    standard normal cut at ±2 (so the kept values have std √(2/fan_in) again). Biases start at 0."""
+    from scipy import stats
+
+    c = stats.truncnorm(-2, 2).std()  # 0.8796...
+    layers = [m for m in configured_resnet(version, depth).modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    standardized = []
+    for layer in layers:
+        w = layer.weight.detach().double().flatten().numpy()
+        fan_in = layer.weight[0].numel()
+        target = math.sqrt(2.0 / fan_in)  # the std of the truncated distribution
+        scale = target / c  # the std of the normal before truncation
+        assert np.abs(w).max() <= 2 * scale * (1 + 1e-6), layer  # nothing beyond the cut
+        # The sample std of n draws is within a few of its standard errors (≤ target/√(2n)) of the target.
+        assert abs(w.std(ddof=1) - target) <= 5 * target / math.sqrt(2 * len(w)), (layer, w.std(), target)
+        assert abs(w.mean()) <= 5 * target / math.sqrt(len(w)), layer
+        assert layer.bias is not None and torch.count_nonzero(layer.bias) == 0, layer
+        standardized.append(w / scale)
+    # All kernels together, standardised, follow the standard normal cut at ±2 (not a uniform or an uncut normal).
+    pooled = np.concatenate(standardized)
+    assert len(pooled) > 250_000
+    assert stats.kstest(pooled, stats.truncnorm(-2, 2).cdf).pvalue > 1e-3
+    assert stats.kurtosis(pooled) == pytest.approx(stats.truncnorm(-2, 2).stats(moments="k"), abs=0.05)
+
+
+@pytest.mark.parametrize(("version", "depth"), [(1, 20), (2, 20)])
+def test_batch_norm_uses_keras_epsilon_and_momentum(version: int, depth: int) -> None:
+    """Keras' BatchNormalization: epsilon 1e-3, moving averages kept with momentum 0.99, i.e. torch's 0.01."""
+    norms = [m for m in configured_resnet(version, depth).modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    assert len(norms) >= 19
+    for bn in norms:
+        assert (bn.eps, bn.momentum) == (1e-3, pytest.approx(0.01)), bn
+    # What momentum 0.99 means: one training batch moves the running mean 1 % of the way to the batch mean.
+    bn = norms[0]
+    x = torch.randn(64, bn.num_features, 4, 4) + 3.0
+    bn.train()
+    before = bn.running_mean.clone()
+    bn(x)
+    torch.testing.assert_close(bn.running_mean, 0.99 * before + 0.01 * x.mean(dim=(0, 2, 3)))
+    # ...and epsilon 1e-3 in the normalisation itself, visible on a channel of tiny variance.
+    bn.eval()
+    bn.running_mean.zero_()
+    bn.running_var.fill_(1e-3)
+    with torch.no_grad():
+        out = bn(torch.ones(1, bn.num_features, 1, 1))
+    expected = bn.weight / math.sqrt(1e-3 + 1e-3) + bn.bias
+    torch.testing.assert_close(out.flatten(), expected.detach())

@@ -26,18 +26,22 @@ def plot_lines(
     dpi: int,
     xticks: Sequence[float] | None = None,
 ) -> Path:
-    """One line per activation (mean top-1 in %), with a ±1 std band when there are several seeds."""
+    """One line per activation (mean top-1 in %), with ±1 sample std error bars when there are
+    several seeds; the y label states n (or the range of n when groups differ)."""
     fig, ax = pyplot().subplots(figsize=(7, 4.4))
+    several = bool((summary["seeds"] > 1).any())
     for choice in choices:
         rows = summary[summary["activation"] == choice.label]
         mean, std = 100 * rows["top1_mean"], 100 * rows["top1_std"]
-        ax.plot(rows[x], mean, "o-", color=colour(choice), label=choice.label, markersize=4)
-        if (rows["seeds"] > 1).any():
-            ax.fill_between(rows[x], mean - std, mean + std, color=colour(choice), alpha=0.18, linewidth=0)
+        ax.errorbar(
+            rows[x], mean, yerr=std if several else None, fmt="o-", color=colour(choice), label=choice.label,
+            markersize=4, capsize=3, elinewidth=1,
+        )  # fmt: skip
     if xticks is not None:
         ax.set_xticks(list(xticks))
-    seeds = int(summary["seeds"].max())
-    ylabel = "test top-1 (%)" + (f", mean ± std over {seeds} seeds" if seeds > 1 else "")
+    low, high = int(summary["seeds"].min()), int(summary["seeds"].max())
+    n = f"n = {low}" if low == high else f"n = {low}-{high}"
+    ylabel = "test top-1 (%)" + (f", mean ± std, {n} seeds" if several else f", {n} seed")
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.grid(alpha=0.3)
     ax.legend()

@@ -13,6 +13,7 @@ from pathlib import Path
 from mila_bench.analysis.choices import ActivationChoice
 from mila_bench.analysis.style import DPI, save_table
 from mila_bench.analysis.curves import plot_lines, summarise
+from mila_bench.analysis.paired import paired_tests
 from mila_bench.analysis.training import Reporter, prepare, train_one
 
 DEFAULT_DEPTHS = (2, 4, 8, 15, 25)
@@ -59,12 +60,20 @@ def run(
     report: Reporter,
     dpi: int = DPI,
 ) -> list[Path]:
-    """Write ``depth.png``, ``depth.csv`` (mean ± std per depth) and ``depth_runs.csv`` (every seed)."""
-    runs = depth_runs(choices, depths, width, seeds, overrides, report)
+    """Write ``depth.png``, ``depth.csv`` (mean ± std per depth), ``depth_runs.csv`` (every seed)
+    and ``depth_pairs.csv`` (each pair of activations compared seed by seed, see ``paired``)."""
+    return write(depth_runs(choices, depths, width, seeds, overrides, report), choices, depths, width, out, dpi)
+
+
+def write(
+    runs, choices: Sequence[ActivationChoice], depths: Sequence[int], width: int, out: Path, dpi: int = DPI
+) -> list[Path]:
+    """The files of :func:`run` from its per-seed table (also for tables trained in parts and concatenated)."""
     summary = summarise(runs, ["activation", "depth"])
     title = f"Test accuracy of a width-{width} MLP as depth grows"
     return [
         plot_lines(summary, choices, "depth", "hidden layers", title, out / "depth.png", dpi, xticks=depths),
         save_table(summary, out / "depth.csv"),
         save_table(runs, out / "depth_runs.csv"),
+        save_table(paired_tests(runs, ["depth"]), out / "depth_pairs.csv"),
     ]

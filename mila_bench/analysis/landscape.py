@@ -14,6 +14,7 @@ from pathlib import Path
 
 from mila_bench.analysis.choices import ActivationChoice
 from mila_bench.analysis.network import grid, input_gradients, outputs, scalar_mlp
+from mila_bench.analysis.paired import paired_tests
 from mila_bench.analysis.style import DPI, pyplot, save_figure, save_table
 
 
@@ -57,7 +58,9 @@ def landscape_run(
     out: Path,
     dpi: int = DPI,
 ) -> tuple[list[Path], object]:
-    """Write ``landscape.png``/``.csv`` (first seed) and ``landscape_roughness.csv`` (every seed)."""
+    """Write ``landscape.png``/``.csv`` (first seed), ``landscape_roughness.csv`` (every seed) and
+    ``landscape_pairs.csv`` (roughness of each pair of activations compared seed by seed: every
+    activation gets the same weights per seed)."""
     import pandas as pd
 
     xs, X, Y = grid(extent, points)
@@ -86,6 +89,7 @@ def landscape_run(
         save_figure(fig, out / "landscape.png", dpi),
         save_table(pd.concat(frames, ignore_index=True), out / "landscape.csv"),
         save_table(rough, out / "landscape_roughness.csv"),
+        save_table(paired_tests(rough, [], value="roughness"), out / "landscape_pairs.csv"),
     ]
     return paths, rough
 

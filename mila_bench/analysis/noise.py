@@ -13,6 +13,7 @@ from pathlib import Path
 from mila_bench.analysis.choices import ActivationChoice
 from mila_bench.analysis.style import DPI, save_table
 from mila_bench.analysis.curves import plot_lines, summarise
+from mila_bench.analysis.paired import paired_tests
 from mila_bench.analysis.training import Reporter, prepare, train_one
 
 DEFAULT_SIGMAS = tuple(round(0.05 * i, 2) for i in range(11))  # 0, 0.05, ..., 0.5
@@ -55,7 +56,8 @@ def run(
     report: Reporter,
     dpi: int = DPI,
 ) -> list[Path]:
-    """Write ``noise.png``, ``noise.csv`` (mean ± std per σ) and ``noise_runs.csv`` (every seed)."""
+    """Write ``noise.png``, ``noise.csv`` (mean ± std per σ), ``noise_runs.csv`` (every seed)
+    and ``noise_pairs.csv`` (each pair of activations compared seed by seed, see ``paired``)."""
     runs = noise_runs(choices, sigmas, seeds, overrides, report)
     summary = summarise(runs, ["activation", "sigma"])
     title = "Test accuracy under additive Gaussian input noise"
@@ -64,4 +66,5 @@ def run(
         plot_lines(summary, choices, "sigma", xlabel, title, out / "noise.png", dpi),
         save_table(summary, out / "noise.csv"),
         save_table(runs, out / "noise_runs.csv"),
+        save_table(paired_tests(runs, ["sigma"]), out / "noise_pairs.csv"),
     ]

@@ -43,12 +43,14 @@ def prepare(variants: Iterable[Variant], overrides: Sequence[str]) -> Study:
     from mila_bench.config import compose
     from mila_bench.data import load_dataset
     from mila_bench.engine import select_device
+    from mila_bench.pipeline import apply_threads
 
     configs = {
         (choice.label, tuple(extra)): compose([*STUDY_DEFAULTS, *overrides, *extra, *choice.overrides()])
         for choice, extra in variants
     }
     first = next(iter(configs.values()))
+    apply_threads(first)  # trainer.threads applies to the studies as to `train`
     device = select_device(str(first.device))
     data = load_dataset(first.dataset)
     data.train, data.test = data.train.to(device), data.test.to(device)
