@@ -4,12 +4,14 @@ The published CIFAR tables were made with that example, so its details are kept:
 6n+2 layers of post-activation basic blocks (16/32/64 filters); v2 is 9n+2 layers of
 pre-activation bottleneck blocks (16→64, 64→128, 128→256); both end in global average
 pooling and one dense layer. Convolutions keep their bias and pad like Keras' ``'same'``
-(for a strided 3×3 that is 0 before and 1 after, not 1 on both sides: see :func:`same_padding`),
-the 1×1 projection shortcuts have no batch norm, kernels start from Keras' truncated He normal, batch norm uses Keras'
-epsilon 1e-3 and momentum 0.99, and ``kernel_l2`` reproduces Keras' ``l2(1e-4)`` kernel
-regularizer (see :meth:`ResNet.param_groups` and :meth:`ResNet.kernel_penalty`). Modules are
-registered in forward order, so ``state_dict()`` lists them as the data flows. Every activation is a fresh module from the
-registry factory, so ``activation=`` and ``activation.beta=`` apply throughout.
+(for a strided 3×3 that is 0 before and 1 after, not 1 on both sides: see
+:func:`same_padding`), the 1×1 projection shortcuts have no batch norm, kernels start from
+Keras' truncated He normal, batch norm uses Keras' epsilon 1e-3 and momentum 0.99, and
+``kernel_l2`` reproduces Keras' ``l2(1e-4)`` kernel regularizer (see
+:meth:`ResNet.param_groups` and :meth:`ResNet.kernel_penalty`). Modules are registered in
+forward order, so ``state_dict()`` lists them as the data flows. Every activation is a fresh
+module from the registry factory, so ``activation=`` and ``activation.beta=`` apply
+throughout. ``tests/test_keras_peer.py`` checks all of it against the example in Keras.
 """
 
 from __future__ import annotations
@@ -57,8 +59,9 @@ class SameConv2d(nn.Conv2d):
     (stride 1, or 1×1 kernels, which never pad), else the padding of :func:`same_padding`."""
 
     def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1) -> None:
-        self.pads_itself = stride > 1 and kernel > 1
-        super().__init__(c_in, c_out, kernel, stride=stride, padding=0 if self.pads_itself else kernel // 2, bias=True)
+        pads_itself = stride > 1 and kernel > 1
+        super().__init__(c_in, c_out, kernel, stride=stride, padding=0 if pads_itself else kernel // 2, bias=True)
+        self.pads_itself = pads_itself
 
     def extra_repr(self) -> str:
         return super().extra_repr() + (", padding='same' (extra pixel bottom/right)" if self.pads_itself else "")
