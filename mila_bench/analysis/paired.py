@@ -54,13 +54,14 @@ def paired_tests(runs, by: Sequence[str], value: str = "top1", pair_on: str = "s
 
 
 def holm(p):
-    """Holm's step-down adjustment (statsmodels) of the finite p-values in ``p``; NaN stays NaN."""
+    """Holm's step-down adjustment (``mila_bench.statistics.holm``) of the finite p-values in ``p``; NaN stays NaN."""
     import numpy as np
-    from statsmodels.stats.multitest import multipletests
+
+    from mila_bench.statistics import holm as adjust
 
     p = np.asarray(p, dtype=float)
     adjusted = np.full_like(p, np.nan)
     finite = np.isfinite(p)
     if finite.any():
-        adjusted[finite] = multipletests(p[finite], method="holm")[1]
+        adjusted[finite] = adjust(list(p[finite]))
     return adjusted
