@@ -150,8 +150,10 @@ def test_uint8_training_matches_the_float_path(cifar_root: Path) -> None:
     _, ours = fit_model(cfg, data, torch.device("cpu"), seed=0)
     _, theirs = fit_model(cfg, as_float, torch.device("cpu"), seed=0)
     for a, b in zip(ours, theirs):
-        for key in ("train_loss_sum", "test_loss", "top1", "top3", "top5"):
-            assert getattr(a, key) == pytest.approx(getattr(b, key), rel=1e-4, abs=1e-6), key
+        for key in ("train_loss_sum", "test_loss"):
+            assert getattr(a, key) == pytest.approx(getattr(b, key), rel=1e-4), key
+        for key in ("top1", "top3", "top5"):  # a near-tie among the 32 test images may flip: one at most
+            assert abs(getattr(a, key) - getattr(b, key)) <= 1 / TEST + 1e-9, key
     assert ours[-1].train_loss < ours[0].train_loss  # and it learns
 
 
