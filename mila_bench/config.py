@@ -16,6 +16,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from mila_bench.errors import UsageError, unknown_name
 
+#: What a sweep job can return to the sweeper (``sweep.objective``), and which way is better.
+OBJECTIVES = {"top1": "maximize", "top3": "maximize", "top5": "maximize", "test_loss": "minimize"}
+
 GROUPS = ("activation", "model", "dataset", "optimizer", "scheduler", "trainer", "experiment")
 
 
@@ -129,9 +132,8 @@ def validate(cfg: DictConfig) -> None:
     if OmegaConf.select(cfg, "trainer.threads") is not None:
         _integer(cfg, "trainer.threads", minimum=1)
     if OmegaConf.select(cfg, "sweep.objective") is not None:
-        from mila_bench.sweep import check_objective
-
-        check_objective(cfg.sweep.objective)
+        if cfg.sweep.objective not in OBJECTIVES:
+            raise unknown_name("sweep.objective", cfg.sweep.objective, OBJECTIVES)
     _integer(cfg, "seed", minimum=0)
     if cfg.dataset.get("train_subset") is not None:
         _integer(cfg, "dataset.train_subset", minimum=1)

@@ -32,10 +32,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mila_bench.config import OBJECTIVES
 from mila_bench.errors import UsageError, unknown_name
 
 # sweep.objective → the direction optuna should optimise it in; values are summary.json's "final" entries.
-OBJECTIVES = {"top1": "maximize", "top3": "maximize", "top5": "maximize", "test_loss": "minimize"}
 JOB_RECORD = "mila_bench_job.json"
 # Up to this many combinations every one is composed and validated; beyond, a set covering every value.
 FULL_CHECK_LIMIT = 64
@@ -72,11 +72,6 @@ class Outcome:
     def missing(self) -> int:
         """Jobs that left no record: killed (timeout, out of memory) or never started."""
         return max(0, (self.plan.jobs or 0) - len(self.records))
-
-
-def check_objective(name: object) -> None:
-    if name not in OBJECTIVES:
-        raise unknown_name("sweep.objective", name, OBJECTIVES)
 
 
 def plan(overrides: Sequence[str]) -> Plan:
