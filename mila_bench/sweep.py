@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mila_bench.config import OBJECTIVES
-from mila_bench.errors import UsageError, unknown_name
+from mila_bench.errors import UsageError
 
 # sweep.objective → the direction optuna should optimise it in; values are summary.json's "final" entries.
 JOB_RECORD = "mila_bench_job.json"
