@@ -95,7 +95,7 @@ def result_images(fashion_root: Path) -> np.ndarray:
     from mila_bench.data import load_dataset
 
     data = load_dataset(compose([f"dataset.root={fashion_root}"]).dataset)
-    return data.test.images[:64].double().flatten(1).numpy()
+    return data.test.normalise(data.test.images[:64]).double().flatten(1).numpy()
 
 
 @pytest.mark.parametrize(
