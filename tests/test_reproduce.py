@@ -199,8 +199,10 @@ def test_reproductions_with_different_rows_both_survive_report(tmp_path: Path, c
     proc = run_cli(["report"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     after = (tmp_path / "Results.md").read_text()
+    tagged = [json.loads(f.read_text()).get("reproduction", {}).get("section") for f in (tmp_path / "results").glob("*/summary.json")]
     for heading in headings:
-        assert f"rebuilt {heading}: 2 records" in proc.stdout
+        count = tagged.count(heading.removeprefix("## "))
+        assert count >= 2 and f"rebuilt {heading}: {count} records" in proc.stdout
         body = lambda text: text.split(heading)[1].split("\n## ")[0]  # noqa: E731
         assert body(after) == body(before)  # rebuilt from the records, the same as reproduce wrote it
     # a rebuild from a results folder without those records keeps the sections as they are
