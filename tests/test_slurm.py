@@ -75,7 +75,7 @@ def accounted(sweep_dir: Path) -> dict[str, str]:
 
 
 def test_two_by_two_sweep_runs_as_four_slurm_jobs(workdir: Path, fashion_root: Path) -> None:
-    proc = run_sweep([*SLURM, "activation.beta=0,1", "seed=0,1", "dataset.train_subset=300", "trainer.epochs=1",
+    proc = run_sweep([*SLURM, "activation.beta=0,1", "seed=0,1", "dataset.train_subset=1000", "trainer.epochs=1",
                       f"dataset.root={fashion_root}", "device=cpu"], workdir)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "launcher slurm" in proc.stdout and "4 completed, 0 failed" in proc.stdout

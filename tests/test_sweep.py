@@ -101,7 +101,7 @@ def test_submitit_local_sweep_runs_the_same_jobs(workdir: Path, fashion_root: Pa
 
 
 def test_a_failing_job_is_reported_and_the_others_are_kept(workdir: Path, fashion_root: Path) -> None:
-    from mila_bench.runs import append_row
+    from mila_bench.results_md import append_row
 
     earlier = {"Activation": "relu", "Seed": 7, "Run": "earlier-fashion_mnist-mlp-relu"}
     append_row(workdir / "Results.md", "fashion_mnist · mlp", earlier)
