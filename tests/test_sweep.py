@@ -119,7 +119,12 @@ def test_a_failing_job_is_reported_and_the_others_are_kept(workdir: Path, fashio
     [run] = recorded(workdir).values()
     assert run["data"]["train_subset"] == 300 and run["status"] == "completed"
     text = (workdir / "Results.md").read_text()
-    assert text.startswith(before.rstrip("\n"))  # the earlier rows are untouched
+    from mila_bench.results_md import Document, run_table_rows
+
+    # the earlier rows are untouched (cell for cell; the table is re-aligned around the new row)
+    assert text.split("## ")[0] == before.split("## ")[0]
+    old_rows = run_table_rows(Document.parse(before).sections["fashion_mnist · mlp"])
+    assert run_table_rows(Document.parse(text).sections["fashion_mnist · mlp"])[: len(old_rows)] == old_rows
     assert [r.split("|")[-2].strip() for r in run_rows(workdir)] == ["earlier-fashion_mnist-mlp-relu", run["run_id"]]
     [sweep_dir] = (workdir / "results" / "sweeps").iterdir()
     assert [(j["job"], j["status"]) for j in sweep.read_jobs(sweep_dir)] == [(0, "failed"), (1, "completed")]
