@@ -271,7 +271,7 @@ def entry_for(cfg: Mapping) -> ActivationSpec:
     if not target:
         raise UsageError(
             "activation=custom needs activation.target=MODULE:NAME (a function f(x, **params) or an nn.Module "
-            f"class), e.g. activation.target=my_acts:serf")
+            "class), e.g. activation.target=my_acts:serf")
     return custom_spec(str(target))
 
 

@@ -10,9 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
-from conftest import ROOT, run_cli
+from conftest import run_cli
 
 COMMON = ["dataset.train_subset=20000", "trainer.epochs=4", "device=cpu", "seed=1", "trainer.progress=false"]
 
