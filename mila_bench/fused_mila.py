@@ -18,8 +18,9 @@ same mathematics runs eagerly before that or when compilation is unavailable.
 
 The eager kernels (:func:`_eager_forward`, :func:`_eager_backward`) are written for speed
 without a compiler: a handful of in-place PyTorch ops on one or two scratch buffers, and on CPU
-applied block by block (:data:`EAGER_BLOCK` elements), so the scratch stays in cache and the
-tensor itself is read and written once per pass direction, not once per op. They need a
+applied block by block (:data:`EAGER_BLOCK` elements), so the scratch stays in cache, the
+tensor itself is read and written once per pass direction, not once per op, and no full-size
+temporary has to be allocated and faulted in. They need a
 single transcendental (exp) where ``F.mish`` needs three or four, so they keep up with it.
 """
 
@@ -76,9 +77,11 @@ def _backward(x: Tensor, beta: float | Tensor, grad: Tensor, want_beta: bool) ->
     return (g * (n / d + k)).to(x.dtype), (g * k if want_beta else None)
 
 
-#: Elements per block of the eager kernels on CPU: the block's scratch buffers, input and output
-#: (about five blocks) stay within a core's L2 cache. On CUDA a block is the whole tensor.
-EAGER_BLOCK = int(os.environ.get("MILA_BENCH_EAGER_BLOCK", 1 << 16))
+#: Elements per block of the eager kernels on CPU: small enough that a block's scratch, input
+#: and output stay in cache, large enough that per-op dispatch and thread fork/join cost little.
+#: Measured with benchmarks/activation_speed.py over 2^14..2^19 (1 and 2 threads, 4M and 16M
+#: elements): 2^17..2^18 were fastest. On CUDA a block is the whole tensor.
+EAGER_BLOCK = int(os.environ.get("MILA_BENCH_EAGER_BLOCK", 1 << 18))
 
 
 def _blocks(n: int, device: torch.device) -> range:

@@ -49,6 +49,28 @@ def test_eager_kernel_matches_float64_reference(impl, beta: float) -> None:
     check_against_reference(extreme_inputs(), beta)
 
 
+def test_eager_kernel_block_by_block_matches_the_whole_tensor(impl, monkeypatch) -> None:
+    """Tensors larger than two blocks go block by block on CPU (the last block shorter): same
+    values, input gradient and summed β gradient as the one-block computation."""
+    impl("eager")
+    x = extreme_inputs(10_000).double().reshape(100, 100)
+    g = torch.randn(100, 100, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    results = []
+    for block in (1 << 20, 768):  # one block; 13 blocks of 768 and one of 16
+        monkeypatch.setattr(fused_mila, "EAGER_BLOCK", block)
+        leaf = x.clone().requires_grad_()
+        beta = torch.tensor(-0.25, dtype=torch.float64, requires_grad=True)
+        out = fused_mila.fused_mila(leaf, beta)
+        out.backward(g)
+        results.append((out.detach(), leaf.grad, beta.grad))
+    assert len(fused_mila._blocks(x.numel(), x.device)) == 14
+    for whole, blockwise in zip(results[0], results[1]):
+        torch.testing.assert_close(blockwise, whole, rtol=1e-12, atol=1e-12)
+    value, slope = reference(x, -0.25)
+    torch.testing.assert_close(results[1][0], value, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(results[1][1], slope * g, rtol=1e-10, atol=1e-10)
+
+
 @pytest.mark.parametrize("beta", [-5.0, -0.25, 0.0, 5.0])
 def test_compiled_kernel_matches_float64_reference(impl, beta: float) -> None:
     impl("compiled")
