@@ -20,9 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mila_bench.data import Dataset, Split
 from mila_bench.errors import UsageError
 from mila_bench.schedules import EpochScheduler
+from mila_bench.splits import Dataset, Split
 
 TOP_K = (1, 3, 5)
 #: Keras' backend epsilon: its categorical cross-entropy clips probabilities to [ε, 1 − ε].

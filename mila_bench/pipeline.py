@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 if TYPE_CHECKING:
     import torch
 
-    from mila_bench.data import Dataset
+    from mila_bench.splits import Dataset
 
 from mila_bench.engine import EpochMetrics
 from mila_bench.errors import RunDiverged

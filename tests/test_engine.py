@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from mila_bench.config import compose
-from mila_bench.data import Split
+from mila_bench.splits import Split
 from mila_bench.engine import evaluate, select_device
 from mila_bench.errors import UsageError
 from mila_bench.pipeline import train
@@ -189,7 +189,7 @@ class NaNAtCall(nn.Module):
 
 @pytest.mark.parametrize(("bad", "epoch", "step"), [(5, 1, 5), (17, 2, 7), (10, 1, 10)])
 def test_divergence_is_found_on_the_device_with_its_epoch_and_step(bad: int, epoch: int, step: int) -> None:
-    from mila_bench.data import Dataset
+    from mila_bench.splits import Dataset
     from mila_bench.engine import Diverged, fit
 
     images = torch.randn(100, 4, generator=torch.Generator().manual_seed(0))

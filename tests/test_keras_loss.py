@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mila_bench.activations import get_activation
-from mila_bench.data import Split
+from mila_bench.splits import Split
 from mila_bench.engine import evaluate
 from mila_bench.models.resnet import ResNet
 

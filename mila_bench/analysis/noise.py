@@ -26,7 +26,7 @@ def noise_runs(
     import pandas as pd
     import torch
 
-    from mila_bench.data import Split
+    from mila_bench.splits import Split
     from mila_bench.engine import evaluate
 
     study = prepare([(c, ()) for c in choices], overrides)

@@ -1,0 +1,99 @@
+"""Fashion-MNIST (the demo's dataset) as uint8 tensors, from the first place that has it."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+
+from torch import Tensor
+
+from mila_bench.data_files import CACHE_NAME, cached_tensors, data_root
+from mila_bench.errors import UsageError
+from mila_bench.files import atomic_write
+from mila_bench.splits import Dataset, Split
+
+FASHION_MNIST_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+
+def load_fashion_mnist(cfg: Mapping) -> Dataset:
+    """Fashion-MNIST via torchvision, from the first place that has it.
+
+    Order: the root (configured, else the default) if the files are there; else the
+    Debian ``dataset-fashion-mnist`` copy decompressed into that root; else torchvision's
+    download (if allowed). Nothing found → one line naming the three ways to provide it.
+    """
+    root = data_root(cfg)
+    raw = root / "FashionMNIST" / "raw"
+    source = "root"
+    if not _has_files(raw):
+        system_dir = Path(str(cfg.get("system_dir") or ""))
+        if cfg.get("system_dir") and _has_files(system_dir, suffix=".gz"):
+            _decompress_into(system_dir, raw)
+            source = f"system copy ({system_dir})"
+        elif cfg.get("download", True):
+            _download_fashion_mnist(root)
+            source = "download"
+        else:
+            raise _missing_fashion_mnist(root, "download is disabled (dataset.download=false)")
+
+    def decode() -> dict[str, Tensor]:
+        from torchvision.datasets import FashionMNIST
+
+        try:
+            train = FashionMNIST(str(root), train=True, download=False)
+            test = FashionMNIST(str(root), train=False, download=False)
+        except Exception as err:  # torchvision reports bad files with asserts and RuntimeErrors
+            raise UsageError(f"could not read the Fashion-MNIST files in {raw}: {err or type(err).__name__}") from err
+        return {"train_x": train.data, "train_y": train.targets, "test_x": test.data, "test_y": test.targets}
+
+    tensors = cached_tensors(root / "FashionMNIST" / CACHE_NAME, decode, [raw / f for f in FASHION_MNIST_FILES])
+    return Dataset(
+        name="fashion_mnist",
+        train=Split(tensors["train_x"].unsqueeze(1), tensors["train_y"].long()),  # [N, 1, 28, 28] uint8 views
+        test=Split(tensors["test_x"].unsqueeze(1), tensors["test_y"].long()),
+        num_classes=10,
+        info={"root": str(root), "source": source},
+    )
+
+
+def _has_files(folder: Path, suffix: str = "") -> bool:
+    return all((folder / (name + suffix)).is_file() for name in FASHION_MNIST_FILES)
+
+
+def _decompress_into(source: Path, raw: Path) -> None:
+    """Make the Debian ``.gz`` files readable by torchvision (it looks for the unpacked files)."""
+    raw.mkdir(parents=True, exist_ok=True)
+    for name in FASHION_MNIST_FILES:
+        gz = source / f"{name}.gz"
+        try:
+            with gzip.open(gz, "rb") as src:
+                atomic_write(raw / name, lambda dst: shutil.copyfileobj(src, dst))
+        except (OSError, EOFError) as err:
+            raise UsageError(f"could not decompress {gz}: {err}; reinstall dataset-fashion-mnist") from err
+
+
+def _download_fashion_mnist(root: Path) -> None:
+    from torchvision.datasets import FashionMNIST
+
+    try:
+        FashionMNIST(str(root), train=True, download=True)
+        FashionMNIST(str(root), train=False, download=True)
+    except Exception as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise _missing_fashion_mnist(root, f"the download failed ({first})") from err
+
+
+def _missing_fashion_mnist(root: Path, reason: str) -> UsageError:
+    return UsageError(
+        f"Fashion-MNIST not found in {root} and {reason}. Provide it one of three ways: "
+        "dataset.root=DIR with the files in DIR/FashionMNIST/raw; "
+        "'apt-get install dataset-fashion-mnist' (reads /usr/share/datasets/fashion-mnist); "
+        "or network access so torchvision can download it"
+    )
