@@ -92,24 +92,25 @@ def _blocks(n: int, device: torch.device) -> range:
 def _eager_forward(x: Tensor, beta: float | Tensor) -> Tensor:
     """Mila without a compiler: per block, y = x / (1 + 1/h), h = e + e²/2 = n/2, e = exp(x + β).
 
-    No clamp is needed: where e or e² overflow, h = inf and y = x exactly (t = 1 there).
+    The output's own block is the scratch (no buffer to allocate and fault in) unless half
+    precision is computed in float32. No clamp is needed: where e or e² overflow, h = inf and
+    y = x exactly (t = 1 there).
     """
     work = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
     flat_x = x.reshape(-1)
     out = torch.empty(flat_x.shape, dtype=x.dtype, device=x.device)
     blocks = _blocks(flat_x.numel(), x.device)
-    buf = torch.empty(min(blocks.step, flat_x.numel()), dtype=work, device=x.device)
+    buf = None if work == x.dtype else torch.empty(min(blocks.step, flat_x.numel()), dtype=work, device=x.device)
     for start in blocks:
-        xb = flat_x[start : start + blocks.step]
-        b = buf[: len(xb)]
-        if work != x.dtype:
-            b.copy_(xb).add_(beta)
+        xb, ob = flat_x[start : start + blocks.step], out[start : start + blocks.step]
+        if buf is None:
+            b = torch.add(xb, beta, out=ob)
         else:
-            torch.add(xb, beta, out=b)
+            b = buf[: len(xb)].copy_(xb).add_(beta)
         b.exp_()  # e
         b.addcmul_(b, b, value=0.5)  # h = e + e²/2
         b.reciprocal_().add_(1)  # 1 + 1/h = (n + 2)/n
-        torch.div(xb, b, out=out[start : start + blocks.step])  # x·n/(n + 2)
+        torch.div(xb, b, out=ob)  # x·n/(n + 2)
     return out.view(x.shape)
 
 
@@ -117,29 +118,30 @@ def _eager_backward(x: Tensor, beta: float | Tensor, grad: Tensor, want_beta: bo
     """(dL/dx, dL/dβ summed, or None when β is fixed), per block, from x alone:
 
     q = 1/(h + 1) = 2/(n + 2) (so t = 1 − q), k = x·e(e + 1)·q² (= dt/dβ·x), dL/dx = g·(1 − q + k).
+    As in the forward, the output's block holds e and q (one scratch buffer besides it).
     """
     work = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
     flat_x, flat_g = x.reshape(-1), grad.reshape(-1)
     out = torch.empty(flat_x.shape, dtype=x.dtype, device=x.device)
     blocks = _blocks(flat_x.numel(), x.device)
     size = min(blocks.step, flat_x.numel())
-    b = torch.empty(size, dtype=work, device=x.device)
+    b = None if work == x.dtype else torch.empty(size, dtype=work, device=x.device)
     c = torch.empty(size, dtype=work, device=x.device)
     grad_beta = torch.zeros((), dtype=torch.float64, device=x.device) if want_beta else None
     for start in blocks:
         xb, gb = flat_x[start : start + blocks.step], flat_g[start : start + blocks.step]
-        e, m = b[: len(xb)], c[: len(xb)]
-        if work != x.dtype:
-            e.copy_(xb).add_(beta)
+        ob, m = out[start : start + blocks.step], c[: len(xb)]
+        if b is None:
+            e = torch.add(xb, beta, out=ob)
         else:
-            torch.add(xb, beta, out=e)
+            e = b[: len(xb)].copy_(xb).add_(beta)
         e.clamp_(max=CLAMP).exp_()  # e (clamped: t = 1 and k ≈ 0 beyond, and e² stays finite)
         torch.addcmul(e, e, e, out=m)  # e(e + 1)
         q = e.addcmul_(e, e, value=0.5).add_(1).reciprocal_()  # 1/(h + 1)
         k = m.mul_(q).mul_(xb).mul_(q)  # x·e(e + 1)·q²
         if grad_beta is not None:
             grad_beta += torch.dot(k, gb.to(work))
-        torch.addcmul(gb, gb, k.sub_(q), out=out[start : start + blocks.step])  # g·(1 − q + k)
+        torch.addcmul(gb, gb, k.sub_(q), out=ob)  # g·(1 − q + k); q (in ob) is not read by it
     return out.view(x.shape), grad_beta
 
 
