@@ -1,15 +1,14 @@
 """Forward+backward speed and saved-for-backward memory of Mila versus PyTorch's natives.
 
-For each size, times (median of repeats after warm-up, all in one process so the ratios
-compare like with like on this noisy machine) forward+backward of: mila-bench's Mila (fused
-kernel compiled, as a long run uses it; and its eager kernels, used before that and wherever
-no compiler exists), the naive expression x*tanh(softplus(x+β)), F.mish,
-F.silu and F.relu, prints the ratio of each to F.mish, and the bytes each keeps saved for
-backward (counted with torch.autograd.graph.saved_tensors_hooks).
-Each size ends with one line: compiled/F.mish (goal <= 0.5 from 4M elements), eager/F.mish
-(goal <= 1.0 at every size) and both
-against F.silu. ``--threads`` sets torch's CPU threads (on a shared, oversubscribed machine
-many small parallel ops suffer more than one large one; 1 thread measures the arithmetic).
+For each size, times (median of repeats after warm-up, in interleaved rounds, all in one
+process so the ratios compare like with like on this noisy machine) forward+backward of:
+mila-bench's Mila (fused kernel compiled, as a long run uses it; and its eager kernels, used
+before that and wherever no compiler exists), the naive expression x*tanh(softplus(x+β)),
+F.mish, F.silu and F.relu, prints the ratio of each to F.mish, and the bytes each keeps saved
+for backward (counted with torch.autograd.graph.saved_tensors_hooks). Each size ends with one
+line: compiled/F.mish (goal <= 0.5 from 4M elements), eager/F.mish (goal <= 1.0 at every size)
+and both against F.silu. ``--threads`` sets torch's CPU threads (on a shared, oversubscribed
+machine many small parallel ops suffer more than one large one; 1 thread measures the arithmetic).
 Usage: python benchmarks/activation_speed.py [--sizes 1e5 4e6 1.6e7] [--repeats 15] [--device cpu|cuda] [--threads N]
 """
 
@@ -18,6 +17,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -62,19 +62,21 @@ def saved_bytes(fn, x: torch.Tensor) -> int:
     return total
 
 
-def time_fwd_bwd(fn, x: torch.Tensor, grad: torch.Tensor, repeats: int) -> float:
-    """Median seconds of forward + backward."""
+def time_fwd_bwd(fns: dict[str, Callable], x: torch.Tensor, grad: torch.Tensor, repeats: int) -> dict[str, float]:
+    """Median seconds of forward + backward of each of ``fns``, timed in interleaved rounds (one
+    call of each per round), so a passing slowdown of a shared machine hits them all alike."""
     sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)
-    times = []
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for i in range(repeats + 3):  # 3 warm-up rounds (and compilation, for the fused kernel)
-        leaf = x.detach().requires_grad_()
-        sync()
-        start = time.perf_counter()
-        fn(leaf).backward(grad)
-        sync()
-        if i >= 3:
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, fn in fns.items():
+            leaf = x.detach().requires_grad_()
+            sync()
+            start = time.perf_counter()
+            fn(leaf).backward(grad)
+            sync()
+            if i >= 3:
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def main() -> None:
@@ -96,7 +98,7 @@ def main() -> None:
         start = time.perf_counter()
         CANDIDATES["mila (ours)"](x.detach().requires_grad_()).sum().backward()  # compiles on first use
         first = time.perf_counter() - start
-        results = {name: time_fwd_bwd(fn, x, grad, args.repeats) for name, fn in CANDIDATES.items()}
+        results = time_fwd_bwd(CANDIDATES, x, grad, args.repeats)
         print(f"\n{size:,} elements (first compiled Mila call, incl. compiling: {first:.2f} s)")
         print(f"  {'':14s} {'fwd+bwd ms':>10s} {'/ F.mish':>9s} {'saved for backward':>20s}")
         for name, seconds in results.items():
