@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from by_hand import holm_by_hand
 from mila_bench.analysis.paired import COLUMNS, holm, paired_tests
 
 VALUES = {  # (depth, activation) → top-1 per seed 0..3; swish lacks seed 3 at depth 4
@@ -41,16 +42,6 @@ def by_hand(a: list[float | None], b: list[float | None]) -> dict[str, float]:
     p = 2 * stats.t.sf(abs(t), n - 1) if sd > 0 else math.nan
     return {"n": n, "mean_diff": mean, "std_diff": sd, "ci_low": mean - half if sd > 0 else math.nan,
             "ci_high": mean + half if sd > 0 else math.nan, "p": p}  # fmt: skip
-
-
-def holm_by_hand(p: list[float]) -> list[float]:
-    """Holm: the k-th smallest of m p-values times (m - k + 1), kept non-decreasing, capped at 1."""
-    order = sorted(range(len(p)), key=lambda i: p[i])
-    adjusted, running = [0.0] * len(p), 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (len(p) - rank) * p[i]))
-        adjusted[i] = running
-    return adjusted
 
 
 def test_pairs_match_the_paired_t_test_by_hand() -> None:

@@ -12,6 +12,7 @@ import pytest
 from omegaconf import OmegaConf
 from scipy import stats
 
+from by_hand import holm_by_hand
 from conftest import run_cli
 from mila_bench import results_md as runs
 from mila_bench.config import compose
@@ -87,16 +88,6 @@ def paired(a: list[float], b: list[float]) -> tuple[float, float, float, float]:
     return mean, mean - half, mean + half, 2 * stats.t.sf(abs(mean / (sd / math.sqrt(n))), n - 1)
 
 
-def holm(ps: list[float]) -> list[float]:
-    """Holm's step-down adjustment written out."""
-    order = sorted(range(len(ps)), key=lambda i: ps[i])
-    adjusted, running = [0.0] * len(ps), 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (len(ps) - rank) * ps[i]))
-        adjusted[i] = running
-    return adjusted
-
-
 def detectable_paired(n: int, sd: float) -> float:
     """Smallest mean difference a two-sided paired t-test (α 0.05) finds with 80 % power, solved here:
     the noncentral t's tail probabilities integrated over the χ² of the variance estimate."""
@@ -150,7 +141,7 @@ def test_mean_std_paired_statistics_and_holm_match_independent_computation(recor
         sd = statistics.stdev(x - y for x, y in zip(ours, relu))
         detectables.append(detectable_paired(len(seeds), sd))
         assert float(row["Detectable"]) == pytest.approx(detectables[-1], abs=0.006)
-    for beta, adjusted in zip(ps, holm(list(ps.values()))):
+    for beta, adjusted in zip(ps, holm_by_hand(list(ps.values()))):
         cell = rows[beta]["p (Holm)"]
         assert number(cell) == pytest.approx(adjusted, rel=0.005)
         assert cell.endswith("(n.s.)") == (adjusted >= 0.05)

@@ -22,6 +22,16 @@ def metrics_without_seconds(run_dir: Path) -> list[list[str]]:
     return [[line.split(",")[i] for i in keep] for line in lines]
 
 
+def train_then_kill(args: list[str], work: Path, pattern: str, poll: float) -> None:
+    """Start ``mila-bench train`` in ``work`` and SIGKILL it as soon as a file matching ``pattern`` appears."""
+    proc = subprocess.Popen([sys.executable, "-m", "mila_bench", "train", *args], cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not list(work.glob(pattern)) and proc.poll() is None and time.time() < deadline:
+        time.sleep(poll)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
 def test_sigkill_then_resume_gives_the_same_metrics_bitwise(tmp_path: Path, fashion_root: Path) -> None:
     args = [*COMMON, f"dataset.root={fashion_root}"]
     reference = run_cli(["train", *args, f"results.dir={tmp_path / 'ref'}", f"results.markdown={tmp_path / 'ref.md'}"], tmp_path)
@@ -30,12 +40,7 @@ def test_sigkill_then_resume_gives_the_same_metrics_bitwise(tmp_path: Path, fash
 
     work = tmp_path / "work"
     work.mkdir()
-    proc = subprocess.Popen([sys.executable, "-m", "mila_bench", "train", *args], cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while not list(work.glob("results/*/checkpoint.pt")) and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)  # during epoch 2: epoch 1's checkpoint has just appeared
-    proc.wait()
+    train_then_kill(args, work, "results/*/checkpoint.pt", poll=0.02)  # during epoch 2: epoch 1's checkpoint has just appeared
     [run_dir] = list((work / "results").iterdir())
     interrupted = json.loads((run_dir / "summary.json").read_text())
     assert interrupted["status"] == "running"
@@ -65,12 +70,7 @@ def test_run_killed_before_its_first_checkpoint_starts_again_in_its_folder(tmp_p
             f"dataset.root={fashion_root}"]  # fmt: skip
     work = tmp_path / "work"
     work.mkdir()
-    proc = subprocess.Popen([sys.executable, "-m", "mila_bench", "train", *args], cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while not list(work.glob("results/*/summary.json")) and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.01)
-    os.kill(proc.pid, signal.SIGKILL)  # training has just started: no epoch done
-    proc.wait()
+    train_then_kill(args, work, "results/*/summary.json", poll=0.01)  # training has just started: no epoch done
     [run_dir] = list((work / "results").iterdir())
     assert not (run_dir / "checkpoint.pt").exists(), "the kill should land before the first checkpoint"
 
