@@ -22,7 +22,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from mila_bench import fused_mila
+from mila_bench.activations import fused_mila
 from mila_bench.activations import mila
 
 

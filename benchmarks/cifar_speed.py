@@ -6,7 +6,7 @@ images and report images/second of training (forward, backward, optimizer step, 
 - torchvision: ``CIFAR10`` with per-sample ``RandomCrop(32, padding=4)``,
   ``RandomHorizontalFlip``, ``ToTensor``, ``Normalize``, through a shuffling ``DataLoader``
   (``--workers`` processes), each batch copied to the device;
-- mila-bench: ``mila_bench.engine.fit`` on the tensors ``load_dataset`` holds (on the device),
+- mila-bench: ``mila_bench.training.engine.fit`` on the tensors ``load_dataset`` holds (on the device),
   with its whole-batch shift/flip augmentation; its epoch time excludes the test evaluation.
 
 Without a real CIFAR-10 (``--data-dir``), random images of CIFAR's shape are written in
@@ -55,7 +55,7 @@ def write_random_cifar10(root: Path, train: int = TRAIN_IMAGES, test: int = 1000
 def build(cfg, device: torch.device):
     """ResNet-20 v1 with the configured activation, and its Adam, exactly as a run builds them."""
     from mila_bench import activations
-    from mila_bench.engine import build_optimizer
+    from mila_bench.training.engine import build_optimizer
     from mila_bench.models import build_model
 
     torch.manual_seed(0)
@@ -68,8 +68,8 @@ def torchvision_epoch(cfg, root: str, batches: int, workers: int, device: torch.
     from torch.utils.data import DataLoader, Subset
     from torchvision import transforms
 
-    from mila_bench.cifar import torchvision_class
-    from mila_bench.engine import loss_fn
+    from mila_bench.data.cifar import torchvision_class
+    from mila_bench.training.engine import loss_fn
 
     transform = transforms.Compose([
         transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip(), transforms.ToTensor(),
@@ -97,8 +97,8 @@ def torchvision_epoch(cfg, root: str, batches: int, workers: int, device: torch.
 
 def mila_bench_epoch(cfg, batches: int, device: torch.device) -> tuple[float, float]:
     """Images/second of ``batches`` steps of ``engine.fit`` (and that epoch's seconds)."""
-    from mila_bench.data import load_dataset
-    from mila_bench.engine import fit
+    from mila_bench.data.load import load_dataset
+    from mila_bench.training.engine import fit
 
     data = load_dataset(cfg.dataset)
     n = batches * BATCH
@@ -118,8 +118,8 @@ def data_only(cfg, root: str, batches: int, workers: int, device: torch.device) 
     from torch.utils.data import DataLoader, Subset
     from torchvision import transforms
 
-    from mila_bench.cifar import torchvision_class
-    from mila_bench.data import load_dataset
+    from mila_bench.data.cifar import torchvision_class
+    from mila_bench.data.load import load_dataset
 
     transform = transforms.Compose([
         transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip(), transforms.ToTensor(),
@@ -149,7 +149,7 @@ def data_only(cfg, root: str, batches: int, workers: int, device: torch.device) 
 
 def warm_up(model, optimizer, device: torch.device, steps: int = 3) -> None:
     """A few steps on throwaway data, so one-off kernel setup is not timed; weights restored after."""
-    from mila_bench.engine import loss_fn
+    from mila_bench.training.engine import loss_fn
 
     state = {k: v.clone() for k, v in model.state_dict().items()}
     for _ in range(steps):

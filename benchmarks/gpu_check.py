@@ -90,11 +90,11 @@ def write_fashion_mnist(root: Path, train: int, test: int) -> Path:
 
 def loss_agreement(overrides: list[str], device: torch.device, steps: int) -> dict:
     """Per-step losses of the same model (same initial weights, same batches) on CPU and ``device``."""
-    from mila_bench import fused_mila
+    from mila_bench.activations import fused_mila
     from mila_bench.activations import activation_factory
     from mila_bench.config import compose
-    from mila_bench.data import load_dataset
-    from mila_bench.engine import build_optimizer, loss_fn, seed_everything
+    from mila_bench.data.load import load_dataset
+    from mila_bench.training.engine import build_optimizer, loss_fn, seed_everything
     from mila_bench.models import build_model
 
     cfg = compose([*overrides, "device=cpu"])
@@ -157,7 +157,7 @@ def reference(x: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]
 
 
 def mila_accuracy(device: torch.device, impl: str, dtype: torch.dtype) -> dict:
-    from mila_bench import fused_mila
+    from mila_bench.activations import fused_mila
 
     edges = torch.tensor([-1e4, -1e3, -100.0, -30.0, -20.0, -1.0, 0.0, 1e-6, 1.0, 19.5, 20.0, 25.0, 100.0, 1e4])
     x = torch.cat([edges, torch.randn((1 << 17) - len(edges), generator=torch.Generator().manual_seed(0)) * 4])
@@ -183,7 +183,7 @@ def mila_accuracy(device: torch.device, impl: str, dtype: torch.dtype) -> dict:
 
 
 def mila(sizes: dict, device: torch.device, with_compile: bool) -> dict:
-    from mila_bench import fused_mila
+    from mila_bench.activations import fused_mila
     from mila_bench.activations import mila as mila_fn
 
     impls = ("compiled", "eager") if with_compile else ("eager",)
@@ -347,7 +347,7 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="run the compile variants on CPU too")
     args = parser.parse_args()
 
-    from mila_bench.engine import select_device
+    from mila_bench.training.engine import select_device
     from mila_bench.errors import UsageError
 
     try:

@@ -1,5 +1,5 @@
 """Allow ``python -m mila_bench`` as well as the ``mila-bench`` script."""
 
-from mila_bench.cli import main
+from mila_bench.cli.app import main
 
 main()

@@ -39,7 +39,7 @@ def group_options(group: str) -> list[str]:
     """Option names of a config group: its yaml files, and for ``activation`` the installed plugins."""
     names = {p.stem for p in (config_dir() / group).glob("*.yaml")}
     if group == "activation":
-        from mila_bench.activations import plugins
+        from mila_bench.activations.plugins import plugins
 
         names |= set(plugins())
     return sorted(names)
@@ -114,11 +114,11 @@ def validate(cfg: DictConfig) -> None:
         from mila_bench.models.resnet import check_depth
 
         check_depth(cfg.model.get("depth"), cfg.model.get("version"))
-        _number(cfg, "model.kernel_l2", positive=False)
-    from mila_bench.schedules import check_scheduler
+        _check_finite(cfg, "model.kernel_l2", positive=False)
+    from mila_bench.training.schedules import check_scheduler
 
     check_scheduler(cfg.get("scheduler"))
-    from mila_bench.engine import check_compile
+    from mila_bench.training.engine import check_compile
 
     check_compile(OmegaConf.select(cfg, "trainer.compile"))  # true, false or a torch.compile mode
     for key in ("trainer.amp", "trainer.resume", "trainer.deterministic", "dataset.verify", "dataset.flip"):
@@ -137,10 +137,10 @@ def validate(cfg: DictConfig) -> None:
     _integer(cfg, "seed", minimum=0)
     if cfg.dataset.get("train_subset") is not None:
         _integer(cfg, "dataset.train_subset", minimum=1)
-    _number(cfg, "optimizer.lr", positive=True)
-    _number(cfg, "optimizer.weight_decay", positive=False)
+    _check_finite(cfg, "optimizer.lr", positive=True)
+    _check_finite(cfg, "optimizer.weight_decay", positive=False)
     if OmegaConf.select(cfg, "optimizer.eps") is not None:
-        _number(cfg, "optimizer.eps", positive=True)
+        _check_finite(cfg, "optimizer.eps", positive=True)
     if cfg.optimizer.name not in ("adam", "sgd"):
         raise unknown_name("optimizer", cfg.optimizer.name, ("adam", "sgd"))
     _device(cfg.device)
@@ -159,7 +159,7 @@ def _flag(cfg: DictConfig, key: str) -> None:
         raise UsageError(f"{key}={value!r} is not allowed; expected true or false")
 
 
-def _number(cfg: DictConfig, key: str, positive: bool) -> None:
+def _check_finite(cfg: DictConfig, key: str, positive: bool) -> None:
     value = OmegaConf.select(cfg, key)
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if not ok or (value <= 0 if positive else value < 0):

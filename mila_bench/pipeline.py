@@ -19,9 +19,9 @@ from omegaconf import DictConfig, OmegaConf
 if TYPE_CHECKING:
     import torch
 
-    from mila_bench.splits import Dataset
+    from mila_bench.data.splits import Dataset
 
-from mila_bench.engine import EpochMetrics
+from mila_bench.training.engine import EpochMetrics
 from mila_bench.errors import RunDiverged
 
 
@@ -53,11 +53,14 @@ def train(
     """
     import torch
 
-    from mila_bench import activations, checkpoints, results_md, runs
+    from mila_bench import activations
+    from mila_bench.records import checkpoints
+    from mila_bench.records import results_md
+    from mila_bench.records import runs
     from mila_bench.config import validate
-    from mila_bench.engine import Diverged
-    from mila_bench.data import load_dataset
-    from mila_bench.engine import select_device
+    from mila_bench.training.engine import Diverged
+    from mila_bench.data.load import load_dataset
+    from mila_bench.training.engine import select_device
 
     validate(cfg)
     results_dir, markdown = Path(cfg.results.dir), Path(cfg.results.markdown)
@@ -183,9 +186,9 @@ def fit_model(
     the analysis studies reuse unrecorded; returns (model, per-epoch metrics). ``resume`` and
     ``on_checkpoint`` pass through to ``engine.fit``."""
     from mila_bench import activations
-    from mila_bench.engine import build_optimizer, fit, seed_everything
+    from mila_bench.training.engine import build_optimizer, fit, seed_everything
     from mila_bench.models import build_model
-    from mila_bench.schedules import build_scheduler
+    from mila_bench.training.schedules import build_scheduler
 
     make_activation = activations.activation_factory(cfg.activation)
     generator = seed_everything(seed)

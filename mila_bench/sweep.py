@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class Plan:
+class SweepPlan:
     """What will be launched: Hydra's command line and what to expect back."""
 
     arguments: list[str]  # after --multirun
@@ -60,7 +60,7 @@ class Plan:
 
 @dataclass
 class Outcome:
-    plan: Plan
+    plan: SweepPlan
     records: list[dict] = field(default_factory=list)
     hydra_exit: int = 0  # non-zero when Hydra itself stopped (a launcher error, all optuna trials failed)
 
@@ -74,14 +74,14 @@ class Outcome:
         return max(0, (self.plan.jobs or 0) - len(self.records))
 
 
-def plan(overrides: Sequence[str]) -> Plan:
+def plan(overrides: Sequence[str]) -> SweepPlan:
     """Check the sweep as far as possible without running it; raise :class:`UsageError` on bad input."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
     from omegaconf import OmegaConf
 
-    from mila_bench import runs
+    from mila_bench.records import runs
     from mila_bench.config import _first_line, compose
 
     parser = OverridesParser.create()
@@ -154,10 +154,10 @@ def plan(overrides: Sequence[str]) -> Plan:
         jobs = len(combos) if target.endswith("BasicSweeper") else None
     combos_by_job = combos if target.endswith("BasicSweeper") else None
     launcher_target = str(OmegaConf.select(cfg, "hydra.launcher._target_") or "")
-    return Plan(arguments, sweep_dir, sweeper, launcher, jobs, len(checked), objective, combos_by_job, launcher_target)
+    return SweepPlan(arguments, sweep_dir, sweeper, launcher, jobs, len(checked), objective, combos_by_job, launcher_target)
 
 
-def run(the_plan: Plan) -> Outcome:
+def run(the_plan: SweepPlan) -> Outcome:
     """Run Hydra's multirun as planned and collect every job's record."""
     import hydra
 
@@ -414,7 +414,7 @@ def _quote(text: str) -> str:
 
 
 def _write_record(job_dir: Path, record: dict) -> None:
-    from mila_bench.files import atomic_write
+    from mila_bench.atomic import atomic_write
 
     text = json.dumps(record, indent=2) + "\n"
     atomic_write(job_dir / JOB_RECORD, lambda f: f.write(text), binary=False)

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def fashion_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data root filled by mila-bench's own resolution (Debian copy, else download)."""
     from mila_bench.config import compose
-    from mila_bench.data import load_dataset
+    from mila_bench.data.load import load_dataset
 
     root = tmp_path_factory.mktemp("fashion_root")
     load_dataset(compose([f"dataset.root={root}"]).dataset)

@@ -385,7 +385,7 @@ def test_the_cli_still_starts_without_heavy_imports() -> None:
     import subprocess
     import sys
 
-    code = "import sys, mila_bench.cli; print(sorted(m for m in ('torch', 'matplotlib', 'pandas', 'scipy') if m in sys.modules))"
+    code = "import sys, mila_bench.cli.app; print(sorted(m for m in ('torch', 'matplotlib', 'pandas', 'scipy') if m in sys.modules))"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import run_cli
-from mila_bench.fashion_mnist import FASHION_MNIST_FILES
+from mila_bench.data.fashion_mnist import FASHION_MNIST_FILES
 
 TORN_RESULTS = """# Results
 

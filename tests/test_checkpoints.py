@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from mila_bench import checkpoints
+from mila_bench.records import checkpoints
 from mila_bench.errors import UsageError
 
 

@@ -12,11 +12,11 @@ import pytest
 import torch
 
 from cifar_files import TEST, TRAIN, images_and_labels, write_cifar10
-from mila_bench.augment import ShiftFlip
-from mila_bench.cifar import UNVERIFIED_CACHE_NAME, torchvision_class
+from mila_bench.data.augment import ShiftFlip
+from mila_bench.data.cifar import UNVERIFIED_CACHE_NAME, torchvision_class
 from mila_bench.config import compose
-from mila_bench.data import load_dataset
-from mila_bench.data_files import CACHE_NAME
+from mila_bench.data.load import load_dataset
+from mila_bench.data.cache import CACHE_NAME
 from mila_bench.errors import UsageError
 
 
@@ -138,7 +138,7 @@ def test_shift_flip_moves_uint8_pixels_like_float_ones() -> None:
 def test_uint8_training_matches_the_float_path(cifar_root: Path) -> None:
     """Training from uint8 images normalised per batch gives the metrics of training from the
     whole split converted to float up front (the former representation), within float rounding."""
-    from mila_bench.splits import Split
+    from mila_bench.data.splits import Split
     from mila_bench.pipeline import fit_model
 
     cfg = compose(["experiment=cifar10_resnet20_v1", "trainer.epochs=2", f"dataset.root={cifar_root}",

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from mila_bench.config import compose
-from mila_bench.data import load_dataset
-from mila_bench.data_files import CACHE_NAME
-from mila_bench.fashion_mnist import FASHION_MNIST_FILES
-from mila_bench.splits import Split
+from mila_bench.data.load import load_dataset
+from mila_bench.data.cache import CACHE_NAME
+from mila_bench.data.fashion_mnist import FASHION_MNIST_FILES
+from mila_bench.data.splits import Split
 from mila_bench.errors import UsageError
 
 

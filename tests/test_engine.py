@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from mila_bench.config import compose
-from mila_bench.splits import Split
-from mila_bench.engine import evaluate, select_device
+from mila_bench.data.splits import Split
+from mila_bench.training.engine import evaluate, select_device
 from mila_bench.errors import UsageError
 from mila_bench.pipeline import train
 
@@ -128,7 +128,7 @@ def count_host_reads(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 
 
 def fit_counting_reads(monkeypatch: pytest.MonkeyPatch, data, epochs: int, model: nn.Module | None = None) -> int:
-    from mila_bench.engine import build_optimizer, fit, seed_everything
+    from mila_bench.training.engine import build_optimizer, fit, seed_everything
     from mila_bench.models import build_model
 
     generator = seed_everything(0)
@@ -144,7 +144,7 @@ def fit_counting_reads(monkeypatch: pytest.MonkeyPatch, data, epochs: int, model
 
 def test_training_reads_the_device_a_constant_few_times_per_epoch(fashion_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No host read per step: the count over an epoch does not grow with its number of steps."""
-    from mila_bench.data import load_dataset
+    from mila_bench.data.load import load_dataset
 
     full = load_dataset(compose([f"dataset.root={fashion_root}"]).dataset)
     full.test = full.test.head(2000)
@@ -189,8 +189,8 @@ class NaNAtCall(nn.Module):
 
 @pytest.mark.parametrize(("bad", "epoch", "step"), [(5, 1, 5), (17, 2, 7), (10, 1, 10)])
 def test_divergence_is_found_on_the_device_with_its_epoch_and_step(bad: int, epoch: int, step: int) -> None:
-    from mila_bench.splits import Dataset
-    from mila_bench.engine import Diverged, fit
+    from mila_bench.data.splits import Dataset
+    from mila_bench.training.engine import Diverged, fit
 
     images = torch.randn(100, 4, generator=torch.Generator().manual_seed(0))
     labels = torch.arange(100) % 3
@@ -205,7 +205,7 @@ def test_divergence_is_found_on_the_device_with_its_epoch_and_step(bad: int, epo
 
 
 def test_compile_modes_and_cuda_graphs_only_on_cuda() -> None:
-    from mila_bench.engine import compile_mode
+    from mila_bench.training.engine import compile_mode
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")  # a device object needs no GPU
     assert compile_mode(False, cpu) is None and compile_mode(None, cuda) is None

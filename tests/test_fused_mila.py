@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mila_bench import fused_mila
+from mila_bench.activations import fused_mila
 from mila_bench.activations import Activation, activation_factory, mish
 
 

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from mila_bench.activations import get_activation
-from mila_bench.splits import Split
-from mila_bench.engine import evaluate
+from mila_bench.data.splits import Split
+from mila_bench.training.engine import evaluate
 from mila_bench.models.resnet import ResNet
 
 

@@ -17,10 +17,10 @@ from torch import nn  # noqa: E402
 
 import keras_example  # noqa: E402
 from keras_example import resnet_v1, resnet_v2  # noqa: E402
-from mila_bench import fused_mila  # noqa: E402
+from mila_bench.activations import fused_mila  # noqa: E402
 from mila_bench.activations import get_activation  # noqa: E402
-from mila_bench.splits import Split  # noqa: E402
-from mila_bench.engine import evaluate  # noqa: E402
+from mila_bench.data.splits import Split  # noqa: E402
+from mila_bench.training.engine import evaluate  # noqa: E402
 from mila_bench.models.resnet import DEPTHS, ResNet, SameConv2d  # noqa: E402
 
 # Keras reads its torch tensors through numpy's __array__ without the copy keyword: noise, not ours.

@@ -92,7 +92,7 @@ def test_the_trained_model_computes_the_configured_activation(
 
 def result_images(fashion_root: Path) -> np.ndarray:
     """The first 64 test images as the model sees them (float in [0, 1], flattened)."""
-    from mila_bench.data import load_dataset
+    from mila_bench.data.load import load_dataset
 
     data = load_dataset(compose([f"dataset.root={fashion_root}"]).dataset)
     return data.test.normalise(data.test.images[:64]).double().flatten(1).numpy()

@@ -20,7 +20,7 @@ def test_a_fresh_clone_rebuilds_results_md_byte_for_byte(tmp_path: Path) -> None
 
 
 def test_every_recorded_row_on_main_has_its_record_tracked() -> None:
-    from mila_bench import results_md
+    from mila_bench.records import results_md
 
     tracked = subprocess.run(["git", "ls-files", "results"], cwd=ROOT, capture_output=True, text=True, check=True)
     files = set(tracked.stdout.split())

@@ -14,7 +14,7 @@ from scipy import stats
 
 from by_hand import holm_by_hand
 from conftest import run_cli
-from mila_bench import results_md as runs
+from mila_bench.records import results_md as runs
 from mila_bench.config import compose
 from mila_bench.errors import UsageError
 from mila_bench.report import build

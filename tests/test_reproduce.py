@@ -10,9 +10,10 @@ import pytest
 
 from conftest import ROOT, run_cli
 from mila_bench.config import compose
-from mila_bench.reproduce import (
-    PUBLISHED_ACTIVATIONS, PublishedRow, comparison_section, plan_rows, published_csv, published_tables, table_plans,
+from mila_bench.published.tables import (
+    PUBLISHED_ACTIVATIONS, PublishedRow, plan_rows, published_csv, published_tables, table_plans,
 )  # fmt: skip
+from mila_bench.report.reproduction import comparison_section
 
 
 def test_packaged_numbers_are_the_reference_csv() -> None:

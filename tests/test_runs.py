@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mila_bench import results_md, runs
+from mila_bench.records import results_md
+from mila_bench.records import runs
 from mila_bench.errors import UsageError
 
 

@@ -12,7 +12,7 @@ import torch
 
 from mila_bench.config import compose
 from mila_bench.errors import UsageError
-from mila_bench.schedules import build_scheduler, step_factor
+from mila_bench.training.schedules import build_scheduler, step_factor
 
 BASE = 1e-3
 

@@ -101,7 +101,7 @@ def test_submitit_local_sweep_runs_the_same_jobs(workdir: Path, fashion_root: Pa
 
 
 def test_a_failing_job_is_reported_and_the_others_are_kept(workdir: Path, fashion_root: Path) -> None:
-    from mila_bench.results_md import append_row
+    from mila_bench.records.results_md import append_row
 
     earlier = {"Activation": "relu", "Seed": 7, "Run": "earlier-fashion_mnist-mlp-relu"}
     append_row(workdir / "Results.md", "fashion_mnist · mlp", earlier)
@@ -119,7 +119,7 @@ def test_a_failing_job_is_reported_and_the_others_are_kept(workdir: Path, fashio
     [run] = recorded(workdir).values()
     assert run["data"]["train_subset"] == 300 and run["status"] == "completed"
     text = (workdir / "Results.md").read_text()
-    from mila_bench.results_md import Document, run_table_rows
+    from mila_bench.records.results_md import Document, run_table_rows
 
     # the earlier rows are untouched (cell for cell; the table is re-aligned around the new row)
     assert text.split("## ")[0] == before.split("## ")[0]

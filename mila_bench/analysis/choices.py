@@ -52,7 +52,7 @@ def parse_activation(text: str) -> ActivationChoice:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise UsageError(f"--activation {text!r} is malformed; expected {SYNTAX}")
-        given[key.strip()] = _number(value, f"--activation {text!r}: {key.strip()}")
+        given[key.strip()] = _parse_number(value, f"--activation {text!r}: {key.strip()}")
     choice = ActivationChoice(name, activations.resolve_params(name, given))
     entry = activations.spec(name)
     if entry.target is not None:  # a plugin: checked on a small tensor before any figure is computed
@@ -96,7 +96,7 @@ def interval(low: float, high: float, option: str) -> tuple[float, float]:
     return low, high
 
 
-def _number(text: str, where: str) -> float:
+def _parse_number(text: str, where: str) -> float:
     try:
         value = float(text)
     except ValueError:

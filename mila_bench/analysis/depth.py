@@ -35,7 +35,7 @@ def depth_runs(
     """One row per (activation, depth, seed): the final test top-1 of that model."""
     import pandas as pd
 
-    from mila_bench.engine import evaluate
+    from mila_bench.training.engine import evaluate
 
     study = prepare([(c, depth_overrides(d, width)) for c in choices for d in depths], overrides)
     rows = []

@@ -26,8 +26,8 @@ def noise_runs(
     import pandas as pd
     import torch
 
-    from mila_bench.splits import Split
-    from mila_bench.engine import evaluate
+    from mila_bench.data.splits import Split
+    from mila_bench.training.engine import evaluate
 
     study = prepare([(c, ()) for c in choices], overrides)
     test = study.data.test

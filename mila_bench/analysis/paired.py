@@ -54,10 +54,10 @@ def paired_tests(runs, by: Sequence[str], value: str = "top1", pair_on: str = "s
 
 
 def holm(p):
-    """Holm's step-down adjustment (``mila_bench.statistics.holm``) of the finite p-values in ``p``; NaN stays NaN."""
+    """Holm's step-down adjustment (``mila_bench.significance.holm``) of the finite p-values in ``p``; NaN stays NaN."""
     import numpy as np
 
-    from mila_bench.statistics import holm as adjust
+    from mila_bench.significance import holm as adjust
 
     p = np.asarray(p, dtype=float)
     adjusted = np.full_like(p, np.nan)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from mila_bench.analysis.choices import ActivationChoice
 from mila_bench.errors import UsageError
-from mila_bench.files import atomic_write
+from mila_bench.atomic import atomic_write
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -41,8 +41,8 @@ class Study:
 def prepare(variants: Iterable[Variant], overrides: Sequence[str]) -> Study:
     """Compose and validate every variant's config first (bad input fails before any training), then load the data once."""
     from mila_bench.config import compose
-    from mila_bench.data import load_dataset
-    from mila_bench.engine import select_device
+    from mila_bench.data.load import load_dataset
+    from mila_bench.training.engine import select_device
     from mila_bench.pipeline import apply_threads
 
     configs = {

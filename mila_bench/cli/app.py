@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from mila_bench.errors import UsageError
-from mila_bench.guard import DebugOption, guarded
+from mila_bench.cli.boundary import DebugOption, guarded
 
 OVERRIDES_HELP = """Hydra overrides, KEY=VALUE, e.g.:
 
@@ -166,21 +166,23 @@ def reproduce(
     """Re-run a published table with the recipe; write our mean ± std beside the published numbers in Results.md."""
 
     def action() -> None:
-        from mila_bench import reproduce as repro
-
         if list_tables:
-            for line in repro.table_lines():
+            from mila_bench.published.tables import table_lines
+
+            for line in table_lines():
                 typer.echo(line)
             return
         if table is None:
             raise UsageError("name a published table, e.g. 'mila-bench reproduce cifar10-resnet20-v1' (all: --list)")
-        for line in repro.reproduce(table, seeds, epochs, overrides or [], only or [], echo=typer.echo):
+        from mila_bench.reproduce import reproduce as run_reproduction
+
+        for line in run_reproduction(table, seeds, epochs, overrides or [], only or [], echo=typer.echo):
             typer.echo(line)
 
     guarded(debug, action)
 
 
-from mila_bench.analysis.commands import plot_app  # noqa: E402  (typer only; studies load lazily)
+from mila_bench.cli.plot import plot_app  # noqa: E402  (typer only; studies load lazily)
 
 app.add_typer(plot_app, name="plot", help="Analysis figures: function, contour, landscape, gradients, noise, depth.")
 

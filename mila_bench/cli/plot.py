@@ -45,7 +45,7 @@ Seeds = Annotated[int, typer.Option("--seeds", help="Train N seeds (config seed,
 
 def _run(debug: bool, action: Callable[[], Sequence[Path]]) -> None:
     """Run ``action`` and print the paths it wrote, one per line; usage errors are one line, exit 2."""
-    from mila_bench.guard import guarded
+    from mila_bench.cli.boundary import guarded
 
     def wrapped() -> None:
         for path in action():

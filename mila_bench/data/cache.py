@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from mila_bench.files import atomic_write
+from mila_bench.atomic import atomic_write
 
 CACHE_NAME = "mila_bench_tensors.pt"
 

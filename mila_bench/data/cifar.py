@@ -17,10 +17,10 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from mila_bench.augment import ShiftFlip
-from mila_bench.data_files import CACHE_NAME, cached_tensors, data_root
+from mila_bench.data.augment import ShiftFlip
+from mila_bench.data.cache import CACHE_NAME, cached_tensors, data_root
 from mila_bench.errors import UsageError
-from mila_bench.splits import Dataset, Split
+from mila_bench.data.splits import Dataset, Split
 
 TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
 UNVERIFIED_CACHE_NAME = "mila_bench_tensors_unverified.pt"  # never read by a verified load

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from torch import Tensor
 
-from mila_bench.data_files import CACHE_NAME, cached_tensors, data_root
+from mila_bench.data.cache import CACHE_NAME, cached_tensors, data_root
 from mila_bench.errors import UsageError
-from mila_bench.files import atomic_write
-from mila_bench.splits import Dataset, Split
+from mila_bench.atomic import atomic_write
+from mila_bench.data.splits import Dataset, Split
 
 FASHION_MNIST_FILES = (
     "train-images-idx3-ubyte",

@@ -2,7 +2,7 @@
 
 torchvision does the parsing; each loader (:mod:`fashion_mnist`, :mod:`cifar`) keeps its
 decoded uint8 tensors, cached next to the data (:mod:`data_files`), and returns them as a
-:class:`~mila_bench.splits.Dataset`, which the loop batches directly, instead of running a PIL
+:class:`~mila_bench.data.splits.Dataset`, which the loop batches directly, instead of running a PIL
 ``ToTensor`` transform per sample through a ``DataLoader`` as the original demo did.
 """
 
@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from mila_bench.cifar import load_cifar
+from mila_bench.data.cifar import load_cifar
 from mila_bench.errors import UsageError, unknown_name
-from mila_bench.fashion_mnist import load_fashion_mnist
-from mila_bench.splits import Dataset
+from mila_bench.data.fashion_mnist import load_fashion_mnist
+from mila_bench.data.splits import Dataset
 
 LOADERS: dict[str, Callable[[Mapping], Dataset]] = {
     "fashion_mnist": load_fashion_mnist,

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from mila_bench.errors import UsageError
-from mila_bench.files import atomic_write
+from mila_bench.atomic import atomic_write
 
 CHECKPOINT_NAME = "checkpoint.pt"
 

@@ -221,7 +221,7 @@ def locked_edit(markdown: Path, edit: Callable[[Document], Document | None]) -> 
     """
     from filelock import FileLock, Timeout
 
-    from mila_bench.files import atomic_write
+    from mila_bench.atomic import atomic_write
 
     markdown.parent.mkdir(parents=True, exist_ok=True)
     try:

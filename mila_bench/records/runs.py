@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mila_bench.errors import UsageError
-from mila_bench.files import atomic_write
-from mila_bench.results_md import check_results_file
+from mila_bench.atomic import atomic_write
+from mila_bench.records.results_md import check_results_file
 
 #: Trainer keys that may differ between a run and its resumption.
 RESUME_IGNORES = ("resume", "progress")
@@ -156,7 +156,7 @@ def load(results_dir: Path) -> tuple[list[Record], list[str]]:
     import pandas as pd
     from omegaconf import OmegaConf
 
-    from mila_bench.results_md import activation_label, section_name
+    from mila_bench.records.results_md import activation_label, section_name
 
     records, skipped = [], []
     for path in sorted(results_dir.glob("*/summary.json")) if results_dir.is_dir() else []:

@@ -33,8 +33,9 @@ config, per-epoch metrics, summary) is in `{results}/<run>/`.
 
 def build(results_dir: Path, markdown: Path, baseline: str = "relu", drop_unrecorded: bool = False) -> list[str]:
     """Rebuild ``markdown`` from the records in ``results_dir``; return what was rebuilt, kept and left out."""
-    from mila_bench import results_md, runs
-    from mila_bench.report import optuna
+    from mila_bench.records import results_md
+    from mila_bench.records import runs
+    from mila_bench.report import optuna_section
     from mila_bench.report.sections import FIGURE_PREFIX, run_section
 
     selector = parse_baseline(baseline)
@@ -58,7 +59,7 @@ def build(results_dir: Path, markdown: Path, baseline: str = "relu", drop_unreco
         tag = record.summary.get("reproduction")
         if isinstance(tag, dict) and tag.get("section"):
             by_reproduction.setdefault(tag["section"], []).append(record)
-    optuna_found = dict(optuna.optuna_sections(results_dir / "sweeps", base))
+    optuna_found = dict(optuna_section.optuna_sections(results_dir / "sweeps", base))
 
     report: list[str] = [f"skipped {s}" for s in skipped]
     written: list[Path] = []
@@ -84,7 +85,7 @@ def build(results_dir: Path, markdown: Path, baseline: str = "relu", drop_unreco
                 new[heading] = body
                 report.append(f"rebuilt ## {heading}: {len(by_section[heading])} records{_left_out(by_section[heading], unrecorded)}")
             elif heading in by_reproduction:
-                from mila_bench.reproduce import section_from_records
+                from mila_bench.report.reproduction import section_from_records
 
                 new[heading] = section_from_records(by_reproduction[heading])
                 report.append(f"rebuilt ## {heading}: {len(by_reproduction[heading])} records")

@@ -11,7 +11,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from mila_bench.runs import Record
+from mila_bench.records.runs import Record
 
 # Config keys that do not change what is measured, so runs differing only in them are pooled:
 # the seed (what we average over), where data and results live, and how fast or how visibly it ran.
@@ -89,7 +89,7 @@ class Configuration:
         return bool(self.first.settings.get("activation.learnable_beta"))
 
     def activation(self) -> str:
-        from mila_bench.results_md import activation_label
+        from mila_bench.records.results_md import activation_label
 
         summary = self.first.summary
         return activation_label(summary["activation"], summary["activation_params"], summary.get("activation_target"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from mila_bench import statistics as st
+from mila_bench import significance as st
 from mila_bench.report.configurations import Configuration, others
 
 

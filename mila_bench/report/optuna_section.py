@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from mila_bench.report.configurations import METRICS
-from mila_bench.results_md import markdown_table
+from mila_bench.records.results_md import markdown_table
 
 PREFIX = "Optuna search · "
 
@@ -36,7 +36,7 @@ def optuna_sections(sweeps_dir: Path, base: Path) -> list[tuple[str, list[str]]]
             "",
         ]
         if "best_value" in result:
-            params = ", ".join(f"{k}={_number(v)}" for k, v in best.items())
+            params = ", ".join(f"{k}={_format_number(v)}" for k, v in best.items())
             best_value = format(scale * float(result["best_value"]), fmt) + ("%" if scale == 100 else "")
             lines += [f"**Best: {params} → {title.removesuffix(' (%)')} {best_value}**", ""]
         else:
@@ -44,7 +44,7 @@ def optuna_sections(sweeps_dir: Path, base: Path) -> list[tuple[str, list[str]]]
         rows = []
         for job in jobs:
             given = dict(o.lstrip("+~").split("=", 1) for o in job.get("overrides", []) if "=" in o)
-            row = {"Trial": job["job"], **{k: _number(given.get(k, "—")) for k in best}}
+            row = {"Trial": job["job"], **{k: _format_number(given.get(k, "—")) for k in best}}
             value = job.get("value")
             cell = format(scale * value, fmt) if isinstance(value, (int, float)) else "—"
             row[title] = f"**{cell}**" if value is not None and value == result.get("best_value") else cell
@@ -56,7 +56,7 @@ def optuna_sections(sweeps_dir: Path, base: Path) -> list[tuple[str, list[str]]]
         out.append((f"{PREFIX}{folder.name}", lines))
     return out
 
-def _number(value: object) -> str:
+def _format_number(value: object) -> str:
     try:
         return f"{float(value):.4g}"
     except (TypeError, ValueError):

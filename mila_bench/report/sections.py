@@ -8,10 +8,10 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from mila_bench import statistics as st
+from mila_bench import significance as st
 from mila_bench.report.configurations import METRICS, Configuration, counterparts, group, problem, text, varying
-from mila_bench.results_md import NO_RECORD, markdown_table, render_table, results_row, row_run_id
-from mila_bench.runs import Record
+from mila_bench.records.results_md import NO_RECORD, markdown_table, render_table, results_row, row_run_id
+from mila_bench.records.runs import Record
 
 FIGURE_PREFIX = "report-"
 

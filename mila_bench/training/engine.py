@@ -21,8 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from mila_bench.errors import UsageError
-from mila_bench.schedules import EpochScheduler
-from mila_bench.splits import Dataset, Split
+from mila_bench.training.schedules import EpochScheduler
+from mila_bench.data.splits import Dataset, Split
 
 TOP_K = (1, 3, 5)
 #: Keras' backend epsilon: its categorical cross-entropy clips probabilities to [ε, 1 − ε].
@@ -227,7 +227,7 @@ def fit(
     loss raises :class:`Diverged` naming its epoch and step, at the end of that epoch (the
     steps after it are wasted work, never recorded: no metrics, no checkpoint).
     """
-    from mila_bench import checkpoints
+    from mila_bench.records import checkpoints
     from tqdm.auto import tqdm
 
     device = data.train.labels.device

@@ -142,7 +142,7 @@ def check_scheduler(cfg: Mapping | None) -> None:
     if name not in SCHEDULERS:
         raise unknown_name("scheduler", name, SCHEDULERS)
     if name == "cosine":
-        _number("scheduler.min_lr", cfg.get("min_lr", 0.0), minimum=0.0)
+        _check_bound("scheduler.min_lr", cfg.get("min_lr", 0.0), minimum=0.0)
     if name != "recipe":
         return
     milestones, factors = cfg.get("milestones"), cfg.get("factors")
@@ -155,21 +155,21 @@ def check_scheduler(cfg: Mapping | None) -> None:
             f"scheduler.factors={_show(factors)} is not allowed; expected one factor per milestone ({len(milestones)})"
         )
     for f in factors:
-        _number("scheduler.factors", f, minimum=0.0, exclusive=True)
+        _check_bound("scheduler.factors", f, minimum=0.0, exclusive=True)
     plateau = cfg.get("plateau") or {}
     factor = plateau.get("factor")
-    _number("scheduler.plateau.factor", factor, minimum=0.0, exclusive=True)
+    _check_bound("scheduler.plateau.factor", factor, minimum=0.0, exclusive=True)
     if factor >= 1:
         raise UsageError(f"scheduler.plateau.factor={factor!r} is not allowed; expected a number in (0, 1)")
     patience = plateau.get("patience")
     if not _is_int(patience) or patience < 0:
         raise UsageError(f"scheduler.plateau.patience={patience!r} is not allowed; expected an integer >= 0")
-    _number("scheduler.plateau.min_lr", plateau.get("min_lr"), minimum=0.0)
+    _check_bound("scheduler.plateau.min_lr", plateau.get("min_lr"), minimum=0.0)
     if not isinstance(plateau.get("persists", False), bool):
         raise UsageError(f"scheduler.plateau.persists={plateau.get('persists')!r} is not allowed; expected true or false")
 
 
-def _number(key: str, value: object, minimum: float, exclusive: bool = False) -> None:
+def _check_bound(key: str, value: object, minimum: float, exclusive: bool = False) -> None:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if not ok or (value <= minimum if exclusive else value < minimum):
         bound = f"> {minimum:g}" if exclusive else f">= {minimum:g}"

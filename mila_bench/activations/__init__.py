@@ -1,0 +1,33 @@
+"""Activation functions, resolved by name through one registry.
+
+- :mod:`~mila_bench.activations.registry`: the entries (function, defaults, what it learns); no torch.
+- :mod:`~mila_bench.activations.definitions`: the built-ins, each written once.
+- :mod:`~mila_bench.activations.fused_mila`: Mila's fused kernels (compiled and eager).
+- :mod:`~mila_bench.activations.plugins`: entry-point plugins and ``activation=custom`` targets.
+- :mod:`~mila_bench.activations.resolve`: an ``activation`` config → checked parameters → modules.
+
+The names below are loaded on first use, so importing this package does not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "resolve": (
+        "Activation", "activation_factory", "available", "describe", "entry_for", "get_activation",
+        "learned_values", "plugin_configs", "resolve_params", "spec",
+    ),
+    "plugins": ("custom_spec", "probe"),
+    "definitions": ("mila", "mish"),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> object:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

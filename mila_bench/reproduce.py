@@ -1,0 +1,82 @@
+"""Re-run a published table with its recipe and set our numbers beside the published ones.
+
+Every (row, seed) is one ordinary run through :func:`mila_bench.pipeline.train`, recorded like
+``mila-bench train`` records it and tagged with the reproduction it belongs to; the section
+is then rendered from those records (:mod:`mila_bench.report.reproduction`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from mila_bench.errors import UsageError, unknown_name
+from mila_bench.published.tables import published_tables, table_plans
+from mila_bench.report.reproduction import section_from_records, section_heading
+
+
+def reproduce(
+    table_name: str,
+    seeds: int = 3,
+    epochs: int | None = None,
+    overrides: Sequence[str] = (),
+    only: Sequence[str] = (),
+    echo: Callable[[str], None] = print,
+) -> list[str]:
+    """Run ``table_name``'s rows × ``seeds`` with the recipe; write and return its Results.md section."""
+    from mila_bench.records import results_md
+    from mila_bench.records import runs
+    from mila_bench.config import compose
+    from mila_bench.pipeline import train
+
+    tables = published_tables()
+    if table_name not in tables:
+        raise unknown_name("published table", table_name, tables)
+    table = tables[table_name]
+    plans = table_plans(table)
+    for override in overrides:
+        key = override.lstrip("+~").split("=", 1)[0]
+        if key == "seed" or key.split(".")[0] == "activation":
+            raise UsageError(
+                f"override {override!r} is not allowed here: reproduce sets each row's activation and the seeds "
+                "itself; use --only NAME to pick rows and --seeds N for the number of seeds"
+            )
+    if only:
+        names = sorted({p.name for p in plans if p.name})
+        for wanted in only:
+            if wanted not in names:
+                raise UsageError(f"--only {wanted!r} is not an activation of {table.name}; allowed: {', '.join(names)}")
+        plans = [p for p in plans if p.name in only]
+    for plan in plans:
+        if plan.skipped:
+            echo(f"skipped: {plan.row.label} ({plan.skipped})")
+    runnable = [p for p in plans if not p.skipped]
+    if not runnable:
+        raise UsageError(f"no row of {table.name} can run here; see the skipped rows above")
+
+    shared = [f"experiment={table.experiment}", *([f"trainer.epochs={epochs}"] if epochs else []), *overrides]
+    # Compose (and so check) every run before training any, so a bad value records nothing.
+    configs = [(plan, seed, compose([*shared, *plan.overrides, f"seed={seed}"])) for plan in runnable for seed in range(seeds)]
+    cfg = configs[0][2]
+    tag = {
+        "section": section_heading(table.name, cfg.trainer.epochs, seeds, only, overrides),
+        "table": table.name,
+        "epochs": int(cfg.trainer.epochs),
+        "seeds": seeds,
+        "only": sorted(only),
+        "overrides": list(overrides),
+    }
+    for i, (plan, seed, run_cfg) in enumerate(configs, 1):
+        result = train(run_cfg, tags={"reproduction": {**tag, "row": plan.row.label}})
+        final = result.history[-1]
+        loss = f", loss {final.keras_val_loss:.4f}" if final.keras_val_loss is not None else ""
+        echo(
+            f"[{i}/{len(configs)}] {plan.ran_as} seed {seed}: top-1 {100 * final.top1:.2f}%, "
+            f"top-3 {100 * final.top3:.2f}%, top-5 {100 * final.top5:.2f}%{loss}  ({result.run_id})"
+        )
+
+    # The section is a view of this reproduction's records (all of them, if it ran before), as `report` makes it.
+    records = [r for r in runs.load(Path(cfg.results.dir))[0] if (r.summary.get("reproduction") or {}).get("section") == tag["section"]]
+    lines = section_from_records(records)
+    results_md.write_section(Path(cfg.results.markdown), tag["section"], lines)
+    return [f"## {tag['section']}", "", *lines]

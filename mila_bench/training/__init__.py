@@ -1,0 +1,1 @@
+"""Training: the one loop (``engine``: fit, evaluate, optimizer, devices) and learning-rate schedules."""
