@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = 2
 CHECKPOINT_VERSION = 1
 Status = Literal["running", "completed", "diverged"]
-STATUSES: tuple[str, ...] = typing.get_args(Status)
 
 
 @dataclass
