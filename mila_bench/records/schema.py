@@ -91,12 +91,7 @@ class Divergence:
     step: int
 
 
-#: Fields written only when set (absent from the JSON otherwise, as they always were).
-OPTIONAL = frozenset({
-    "activation_target", "activation_origin", "reproduction", "process", "resumed_from_epoch",
-    "resumed_environment", "learned", "parameters", "train_seconds", "final", "checkpoint_bytes", "diverged",
-})  # fmt: skip
-#: Fields a record of that status must have (the rest of OPTIONAL may be absent).
+#: Fields a record of that status must have (other fields defaulting to None may be absent).
 REQUIRED_BY_STATUS: dict[str, tuple[str, ...]] = {
     "completed": ("learned", "parameters", "train_seconds", "final", "checkpoint_bytes"),
     "diverged": ("diverged",),
@@ -108,8 +103,9 @@ REQUIRED_BY_STATUS: dict[str, tuple[str, ...]] = {
 class Summary:
     """``summary.json``: one run, as started (``running``) and as finished (``completed``/``diverged``).
 
-    Field order is the JSON key order. Keys this version does not know are kept in ``extra`` and
-    written back after the known ones, so a record made by a newer mila-bench survives a resume.
+    Field order is the JSON key order; a field defaulting to None is written only when set (absent
+    otherwise, as it always was). Keys this version does not know are kept in ``extra`` and written
+    back after the known ones, so rewriting a record (resume, completion) never drops what it held.
     """
 
     schema_version: int = SCHEMA_VERSION
@@ -152,7 +148,7 @@ class Summary:
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.name == "extra" or (value is None and f.name in OPTIONAL):
+            if f.name == "extra" or (value is None and f.default is None):
                 continue
             out[f.name] = _plain(value)
         return {**out, **self.extra}
