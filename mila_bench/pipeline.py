@@ -1,17 +1,19 @@
-"""One run, end to end: config → data → model (+activation) → fit/evaluate → record.
+"""One run, end to end, in named steps: resolve → open (or resume) the record → fit → finish.
 
-``train(cfg)`` is the single entry point that the CLI, ``demo.py`` and (later) sweeps call.
+``train(cfg)`` is the single entry point that the CLI, ``demo.py``, sweeps and reproductions
+call. ``cfg`` comes from ``config.compose``, which has already checked every value; the steps
+read it as resolved (every key has its default in ``configs/``).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -21,8 +23,8 @@ if TYPE_CHECKING:
 
     from mila_bench.data.splits import Dataset
 
-from mila_bench.training.engine import EpochMetrics
-from mila_bench.errors import RunDiverged
+from mila_bench.errors import RunDiverged, RunInterrupted
+from mila_bench.records.schema import Checkpoint, Divergence, EpochMetrics, Environment, Reproduction, Summary, Versions
 
 
 @dataclass
@@ -30,127 +32,217 @@ class RunResult:
     run_id: str
     run_dir: Path
     history: list[EpochMetrics]
-    summary: dict
+    summary: Summary
     reused: bool = False  # trainer.resume=true found this config already completed: nothing was trained
     model: torch.nn.Module | None = None  # the trained model, for callers that inspect or reuse it
 
 
+@dataclass
+class Resolved:
+    """What ``train`` will do for a checked config: where it records, on what, and whether it resumes."""
+
+    results_dir: Path
+    markdown: Path
+    completed: Path | None = None  # trainer.resume: this config's run already completed here, train nothing
+    unfinished: Path | None = None  # trainer.resume: this config's unfinished run, continued in its folder
+    device: torch.device | None = None  # set when there is something to train
+
+
+@dataclass
+class OpenRun:
+    """A run whose record exists (status ``running``): its folder, summary so far and checkpoint to continue."""
+
+    run_dir: Path
+    summary: Summary
+    resume: Checkpoint | None = None
+
+    @property
+    def checkpoint(self) -> Path:
+        from mila_bench.records.checkpoints import CHECKPOINT_NAME
+
+        return self.run_dir / CHECKPOINT_NAME
+
+
 def train(
-    cfg: DictConfig, on_epoch: Callable[[EpochMetrics], None] | None = None, tags: Mapping | None = None
+    cfg: DictConfig, on_epoch: Callable[[EpochMetrics], None] | None = None, reproduction: Reproduction | None = None
 ) -> RunResult:
     """Train and evaluate as ``cfg`` says, then record the run and its Results.md row.
 
-    Every check that can fail on user input runs before training starts. The run's folder is
-    created when training starts (status ``running``) and gets a checkpoint and the metrics
-    so far after every epoch; the Results.md row is written once, at completion. A diverged
-    run is recorded as such. ``tags`` go into summary.json as they are (e.g. the reproduction a
-    run belongs to).
-
-    ``trainer.resume=true`` makes re-running the same command after a crash do the right thing
-    for this config: a completed run is returned as recorded (not trained again, no new row);
-    an unfinished one continues from its last checkpoint in its own folder, or starts again
-    there when it was killed before its first checkpoint; with no run, a fresh one starts.
+    The run's folder is created when training starts (status ``running``) and gets a checkpoint
+    and the metrics so far after every epoch; the Results.md row is written once, at completion.
+    A diverged run is recorded as such; an interrupted one (Ctrl-C) keeps its folder and last
+    checkpoint for ``trainer.resume=true`` (:class:`RunInterrupted`). ``reproduction`` tags the run
+    with the published table row it reproduces.
     """
-    import torch
+    plan = resolve(cfg)
+    if plan.completed is not None:
+        return recorded_result(plan.completed)
+    # The run's process-wide settings hold for data loading and fit. The run-settings context
+    # manager (threads, determinism, Mila kernel choice, restored afterwards) replaces
+    # `process_settings` here; what it yields is recorded as summary.process.
+    with process_settings(cfg) as process:
+        data = load_data(cfg, plan.device)
+        run = open_record(cfg, plan, data, reproduction, process)
+        model, history = fit_run(cfg, data, run, on_epoch)
+    return finish(plan, run, model, history)
 
-    from mila_bench import activations
-    from mila_bench.records import checkpoints
-    from mila_bench.records import results_md
+
+def resolve(cfg: DictConfig) -> Resolved:
+    """The resume policy, and every check that needs the filesystem or the machine, before any work.
+
+    ``trainer.resume=true`` makes re-running the same command after a crash do the right thing:
+    a completed run is returned as recorded (not trained again, no new row); an unfinished one
+    continues from its last checkpoint in its own folder, or starts again there when it was
+    killed before its first checkpoint; a diverged one is refused (it would diverge again);
+    with no run, a fresh one starts.
+    """
     from mila_bench.records import runs
-    from mila_bench.config import validate
-    from mila_bench.training.engine import Diverged
-    from mila_bench.data.load import load_dataset
     from mila_bench.training.engine import select_device
 
-    validate(cfg)
-    results_dir, markdown = Path(cfg.results.dir), Path(cfg.results.markdown)
-    runs.check_writable(results_dir, markdown)
-    previous = runs.find_resumable(results_dir, cfg) if cfg.trainer.get("resume") else None
+    plan = Resolved(Path(cfg.results.dir), Path(cfg.results.markdown))
+    runs.check_writable(plan.results_dir, plan.markdown)
+    previous = runs.find_resumable(plan.results_dir, cfg) if cfg.trainer.resume else None
     if previous and previous[1] == "completed":
-        return recorded_result(previous[0])
+        return replace(plan, completed=previous[0])
     if previous and previous[1] == "diverged":
         raise RunDiverged(
             f"trainer.resume=true: this config's run {previous[0]} already diverged (recorded, no Results.md row); "
             "the same config and seed would diverge again, so it is not re-run"
         )
-    device = select_device(str(cfg.device))
+    return replace(plan, unfinished=previous[0] if previous else None, device=select_device(str(cfg.device)))
+
+
+@contextmanager
+def process_settings(cfg: DictConfig) -> Iterator[dict[str, Any] | None]:
+    """Threads and determinism for this run (placeholder for the run-settings context manager:
+    like before it, it sets them and does not restore them, and records nothing: yields None)."""
+    import torch
+
     apply_threads(cfg)
+    if cfg.trainer.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # what deterministic cuBLAS needs
+        torch.use_deterministic_algorithms(True)
+    yield None
+
+
+def load_data(cfg: DictConfig, device: torch.device) -> Dataset:
+    """The configured dataset, both splits already on the training device."""
+    from mila_bench.data.load import load_dataset
 
     data = load_dataset(cfg.dataset)
     data.train, data.test = data.train.to(device), data.test.to(device)
+    return data
 
-    if cfg.trainer.get("deterministic"):
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # what deterministic cuBLAS needs
-        torch.use_deterministic_algorithms(True)
 
-    act_name = cfg.activation.name
-    act_params = activations.activation_factory(cfg.activation)().params
-    amp, compiled = bool(cfg.trainer.get("amp", False)), cfg.trainer.get("compile", False)
-    resume = None
-    if previous:  # unfinished: continue from its checkpoint, or start again in its folder (epoch 0)
-        run_dir = previous[0]
-        if (run_dir / checkpoints.CHECKPOINT_NAME).exists():
-            resume = checkpoints.load(run_dir / checkpoints.CHECKPOINT_NAME)
-        summary = json.loads((run_dir / "summary.json").read_text())
-        summary["resumed_from_epoch"] = [*summary.get("resumed_from_epoch", []), int(resume["epoch"]) if resume else 0]
-        summary["resumed_environment"] = [
-            *summary.get("resumed_environment", []), environment(device, bool(cfg.trainer.get("deterministic", False)))
-        ]
-        runs.write_summary(run_dir, summary)
-        run_id = run_dir.name
-    else:
-        run_id = runs.new_run_id(data.name, cfg.model.name, act_name, cfg.seed)
-        summary = {
-            "run_id": run_id,
-            "status": "running",
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "dataset": data.name,
-            "data": data.info,
-            "model": cfg.model.name,
-            "initialization": cfg.model.get("initialization"),
-            "model_config": OmegaConf.to_container(cfg.model, resolve=True),
-            "scheduler": OmegaConf.to_container(cfg.scheduler, resolve=True) if cfg.get("scheduler") else None,
-            "amp": "bf16 autocast + channels_last" if amp and device.type == "cuda" else ("off (CPU)" if amp else "off"),
-            "compile": compiled,
-            "deterministic": bool(cfg.trainer.get("deterministic", False)),
-            "activation": act_name,
-            "activation_params": act_params,
-            **_activation_source(cfg.activation),
-            "learnable_beta": bool(cfg.activation.get("learnable_beta", False)),
-            "seed": cfg.seed,
-            "epochs": cfg.trainer.epochs,
-            "device": str(device),
-            "versions": {"torch": torch.__version__, "python": platform.python_version()},
-            "environment": environment(device, bool(cfg.trainer.get("deterministic", False))),
-            **(tags or {}),
-        }
-        run_dir = runs.start_run(results_dir, run_id, OmegaConf.to_yaml(cfg, resolve=True), summary)
+def open_record(
+    cfg: DictConfig, plan: Resolved, data: Dataset, reproduction: Reproduction | None, process: dict | None
+) -> OpenRun:
+    """Create the run's folder (config.yaml, summary.json with status ``running``), or reopen the
+    unfinished run ``plan`` resumes: its last checkpoint, and the resumption noted in its summary."""
+    from mila_bench.records import checkpoints, runs
 
-    def save_checkpoint(state: dict) -> None:
-        runs.write_metrics(run_dir, state["history"])  # first: a checkpoint never runs ahead of its metrics
-        checkpoints.save(run_dir / checkpoints.CHECKPOINT_NAME, state)
+    if plan.unfinished is None:
+        summary = new_summary(cfg, data, plan.device, reproduction, process)
+        run_dir = runs.start_run(plan.results_dir, summary.run_id, OmegaConf.to_yaml(cfg, resolve=True), summary)
+        return OpenRun(run_dir, summary)
+    run_dir = plan.unfinished
+    path = run_dir / checkpoints.CHECKPOINT_NAME
+    # The checkpoint first: a corrupt one is refused before anything in the folder changes.
+    resume = checkpoints.load(path) if path.exists() else None
+    epoch = int(resume["epoch"]) if resume else 0
+    summary = runs.read_summary(run_dir)
+    summary = replace(
+        summary,
+        resumed_from_epoch=[*(summary.resumed_from_epoch or []), epoch],
+        resumed_environment=[*(summary.resumed_environment or []), environment(plan.device, cfg.trainer.deterministic)],
+    )
+    runs.write_summary(run_dir, summary)
+    return OpenRun(run_dir, summary, resume)
+
+
+def new_summary(
+    cfg: DictConfig, data: Dataset, device: torch.device, reproduction: Reproduction | None, process: dict | None
+) -> Summary:
+    """The summary of a run that starts now (status ``running``), from its config, data and machine."""
+    import torch
+
+    from mila_bench import activations
+    from mila_bench.records import runs
+
+    amp = cfg.trainer.amp
+    return Summary(
+        run_id=runs.new_run_id(data.name, cfg.model.name, cfg.activation.name, cfg.seed),
+        status="running",
+        started=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        dataset=data.name,
+        data=data.info,
+        model=cfg.model.name,
+        initialization=cfg.model.get("initialization"),  # only some models have one
+        model_config=OmegaConf.to_container(cfg.model, resolve=True),
+        scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True) if cfg.get("scheduler") else None,
+        amp="bf16 autocast + channels_last" if amp and device.type == "cuda" else ("off (CPU)" if amp else "off"),
+        compile=cfg.trainer.compile,
+        deterministic=cfg.trainer.deterministic,
+        activation=cfg.activation.name,
+        activation_params=activations.activation_factory(cfg.activation)().params,
+        **_activation_source(cfg.activation),
+        learnable_beta=bool(cfg.activation.get("learnable_beta", False)),  # only activations with a β have it
+        seed=cfg.seed,
+        epochs=cfg.trainer.epochs,
+        device=str(device),
+        versions=Versions(torch=torch.__version__, python=platform.python_version()),
+        environment=environment(device, cfg.trainer.deterministic),
+        reproduction=reproduction,
+        process=process,
+    )
+
+
+def fit_run(
+    cfg: DictConfig, data: Dataset, run: OpenRun, on_epoch: Callable[[EpochMetrics], None] | None
+) -> tuple[torch.nn.Module, list[EpochMetrics]]:
+    """Train the opened run, recording its metrics and a checkpoint after every epoch.
+
+    Divergence is recorded (status ``diverged``) and raised as :class:`RunDiverged`; Ctrl-C
+    becomes :class:`RunInterrupted`, naming the folder and the checkpoint kept for resuming.
+    """
+    from mila_bench.records import checkpoints, runs
+    from mila_bench.training.engine import Diverged
+
+    def save_checkpoint(state: Checkpoint) -> None:
+        runs.write_metrics(run.run_dir, [EpochMetrics(**m) for m in state["history"]])  # never behind the checkpoint
+        checkpoints.save(run.checkpoint, state)
 
     try:
-        model, history = fit_model(cfg, data, device, cfg.seed, on_epoch, resume, save_checkpoint)
+        return fit_model(cfg, data, data.train.labels.device, cfg.seed, on_epoch, run.resume, save_checkpoint)
     except Diverged as err:
-        summary.update(status="diverged", diverged={"epoch": err.epoch, "step": err.step})
-        runs.write_summary(run_dir, summary)
+        run.summary = replace(run.summary, status="diverged", diverged=Divergence(err.epoch, err.step))
+        runs.write_summary(run.run_dir, run.summary)
         raise RunDiverged(
             f"run diverged: non-finite training loss at epoch {err.epoch}, step {err.step} "
-            f"(optimizer.lr={cfg.optimizer.lr}); recorded as diverged in {run_dir}, no Results.md row"
+            f"(optimizer.lr={cfg.optimizer.lr}); recorded as diverged in {run.run_dir}, no Results.md row"
         ) from None
+    except KeyboardInterrupt:  # what is on disk is what was kept (the interrupt may land mid-save)
+        kept = checkpoints.load(run.checkpoint)["epoch"] if run.checkpoint.exists() else None
+        raise RunInterrupted(run.run_dir, run.checkpoint if kept else None, int(kept or 0)) from None
 
-    summary.update(
+
+def finish(plan: Resolved, run: OpenRun, model: torch.nn.Module, history: list[EpochMetrics]) -> RunResult:
+    """Complete the summary (learned values, size, time, final metrics) and append the Results.md row."""
+    from mila_bench import activations
+    from mila_bench.records import results_md, runs
+
+    summary = replace(
+        run.summary,
         status="completed",
         learned=activations.learned_values(model),
         parameters=sum(p.numel() for p in model.parameters()),
         train_seconds=sum(m.seconds for m in history),
-        final=history[-1].as_dict(),
-        checkpoint_bytes=(run_dir / checkpoints.CHECKPOINT_NAME).stat().st_size,
+        final=history[-1],
+        checkpoint_bytes=run.checkpoint.stat().st_size,
     )
-    runs.write_summary(run_dir, summary)
-    results_md.append_row(markdown, results_md.section_name(summary), results_md.results_row(summary))
-    return RunResult(run_id, run_dir, history, summary, model=model)
+    runs.write_summary(run.run_dir, summary)
+    results_md.append_row(plan.markdown, results_md.section_name(summary), results_md.results_row(summary))
+    return RunResult(summary.run_id, run.run_dir, history, summary, model=model)
 
 
 def apply_threads(cfg: DictConfig) -> None:
@@ -158,18 +250,16 @@ def apply_threads(cfg: DictConfig) -> None:
     cores instead of each taking all; the thread count also changes the last bits of results)."""
     import torch
 
-    if cfg.trainer.get("threads"):
+    if cfg.trainer.threads:
         torch.set_num_threads(int(cfg.trainer.threads))
 
 
 def recorded_result(run_dir: Path) -> RunResult:
     """A completed run as its record holds it (summary.json, metrics.csv), without training."""
-    import pandas as pd
+    from mila_bench.records import runs
 
-    summary = json.loads((run_dir / "summary.json").read_text())
-    rows = pd.read_csv(run_dir / "metrics.csv").to_dict("records")
-    history = [EpochMetrics(**{k: (None if pd.isna(v) else v) for k, v in row.items()}) for row in rows]
-    return RunResult(summary.get("run_id", run_dir.name), run_dir, history, summary, reused=True)
+    summary = runs.read_summary(run_dir)
+    return RunResult(summary.run_id, run_dir, runs.read_metrics(run_dir), summary, reused=True)
 
 
 def fit_model(
@@ -195,7 +285,7 @@ def fit_model(
     model = build_model(cfg.model, make_activation, data.input_shape, data.num_classes).to(device)
     # Models with per-parameter decay (ResNet's Keras-style kernel L2) give their own groups.
     param_groups = getattr(model, "param_groups", None)
-    params = param_groups(cfg.optimizer.get("weight_decay", 0.0)) if param_groups else model.parameters()
+    params = param_groups(cfg.optimizer.weight_decay) if param_groups else model.parameters()
     optimizer = build_optimizer(cfg.optimizer, params)
     history = fit(
         model,
@@ -208,29 +298,29 @@ def fit_model(
         progress=cfg.trainer.progress,
         on_epoch=on_epoch,
         scheduler=build_scheduler(cfg.get("scheduler"), optimizer, cfg.trainer.epochs),
-        amp=bool(cfg.trainer.get("amp", False)),
-        compiled=cfg.trainer.get("compile", False),
+        amp=cfg.trainer.amp,
+        compiled=cfg.trainer.compile,
         resume=resume,
         on_checkpoint=on_checkpoint,
     )
     return model, history
 
 
-def environment(device: torch.device, deterministic: bool) -> dict[str, object]:
+def environment(device: torch.device, deterministic: bool) -> Environment:
     """What changes the numbers beyond the config: two runs are bitwise equal only when these match too."""
     import torch
 
     cuda = device.type == "cuda"
-    return {
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda if cuda else None,
-        "cudnn": torch.backends.cudnn.version() if cuda else None,
-        "device_type": device.type,
-        "device_name": torch.cuda.get_device_name(device) if cuda else None,
-        "cpu": cpu_model(),
-        "torch_threads": torch.get_num_threads(),
-        "deterministic": deterministic,
-    }
+    return Environment(
+        torch=torch.__version__,
+        cuda=torch.version.cuda if cuda else None,
+        cudnn=torch.backends.cudnn.version() if cuda else None,
+        device_type=device.type,
+        device_name=torch.cuda.get_device_name(device) if cuda else None,
+        cpu=cpu_model(),
+        torch_threads=torch.get_num_threads(),
+        deterministic=deterministic,
+    )
 
 
 def cpu_model() -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from mila_bench.errors import UsageError, unknown_name
 from mila_bench.published.tables import published_tables, table_plans
+from mila_bench.records.schema import Reproduction
 from mila_bench.report.reproduction import section_from_records, section_heading
 
 
@@ -58,16 +59,10 @@ def reproduce(
     # Compose (and so check) every run before training any, so a bad value records nothing.
     configs = [(plan, seed, compose([*shared, *plan.overrides, f"seed={seed}"])) for plan in runnable for seed in range(seeds)]
     cfg = configs[0][2]
-    tag = {
-        "section": section_heading(table.name, cfg.trainer.epochs, seeds, only, overrides),
-        "table": table.name,
-        "epochs": int(cfg.trainer.epochs),
-        "seeds": seeds,
-        "only": sorted(only),
-        "overrides": list(overrides),
-    }
+    section = section_heading(table.name, cfg.trainer.epochs, seeds, only, overrides)
     for i, (plan, seed, run_cfg) in enumerate(configs, 1):
-        result = train(run_cfg, tags={"reproduction": {**tag, "row": plan.row.label}})
+        tag = Reproduction(section, table.name, int(cfg.trainer.epochs), seeds, sorted(only), list(overrides), plan.row.label)
+        result = train(run_cfg, reproduction=tag)
         final = result.history[-1]
         loss = f", loss {final.keras_val_loss:.4f}" if final.keras_val_loss is not None else ""
         echo(
@@ -76,7 +71,7 @@ def reproduce(
         )
 
     # The section is a view of this reproduction's records (all of them, if it ran before), as `report` makes it.
-    records = [r for r in runs.load(Path(cfg.results.dir))[0] if (r.summary.get("reproduction") or {}).get("section") == tag["section"]]
+    records = [r for r in runs.load(Path(cfg.results.dir))[0] if r.summary.reproduction and r.summary.reproduction.section == section]
     lines = section_from_records(records)
-    results_md.write_section(Path(cfg.results.markdown), tag["section"], lines)
-    return [f"## {tag['section']}", "", *lines]
+    results_md.write_section(Path(cfg.results.markdown), section, lines)
+    return [f"## {section}", "", *lines]

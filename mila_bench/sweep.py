@@ -35,7 +35,7 @@ from pathlib import Path
 from mila_bench.config import OBJECTIVES
 from mila_bench.errors import UsageError
 
-# sweep.objective → the direction optuna should optimise it in; values are summary.json's "final" entries.
+# sweep.objective names a field of the run's final metrics (schema.EpochMetrics, summary.json's "final").
 JOB_RECORD = "mila_bench_job.json"
 # Up to this many combinations every one is composed and validated; beyond, a set covering every value.
 FULL_CHECK_LIMIT = 64
@@ -273,7 +273,7 @@ def task(cfg) -> float | None:
         else:
             log.exception("%s failed", label)
         return None
-    value = float(result.summary["final"][objective])
+    value = float(getattr(result.summary.final, objective))
     record.update(status="completed", run_id=result.run_id, run_dir=str(result.run_dir), value=value)
     if result.reused:  # trainer.resume=true: this config had completed; its record counts
         record["reused"] = True

@@ -104,7 +104,7 @@ def test_every_registered_activation_trains(tmp_path: Path, fashion_root: Path, 
     # ln(10). Measured: 0.49 (thresholded_relu, θ = 1, starts nearly dead after the first layer)
     # to 0.75; with 1000 images thresholded_relu stayed near chance (0.14).
     assert final.test_loss < 0.75 * math.log(10) and final.top1 > 0.4, final
-    assert result.summary["activation"] == name
+    assert result.summary.activation == name
 
 
 # ------------------------------------------------------------------- host reads per step

@@ -7,6 +7,7 @@ summary.json must fail here.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -15,7 +16,9 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import ROOT
 from mila_bench.activations import Activation
+from mila_bench.records.schema import SCHEMA_VERSION
 from mila_bench.config import compose
 from mila_bench.pipeline import train
 
@@ -68,7 +71,7 @@ def test_the_trained_model_computes_the_configured_activation(
 ) -> None:
     result = run(tmp_path, fashion_root, name, *overrides)
     model = result.model
-    assert result.summary["activation"] == name and result.summary["activation_params"] == params
+    assert result.summary.activation == name and result.summary.activation_params == params
     acts = activation_modules(model)
     assert len(acts) == count and all(a.name == name and a.params == params for a in acts)
     assert not any(isinstance(m, (nn.SiLU, nn.Mish, nn.GELU, nn.LeakyReLU)) for m in model.modules())
@@ -110,8 +113,8 @@ def test_runs_differing_only_in_a_parameter_differ(
 ) -> None:
     a = run(tmp_path, fashion_root, f"{name}-a", "seed=0", *first)
     b = run(tmp_path, fashion_root, f"{name}-b", "seed=0", *second)
-    assert a.summary["activation_params"] != b.summary["activation_params"]
-    assert a.summary["final"]["test_loss"] != b.summary["final"]["test_loss"], (a.summary["final"], b.summary["final"])
+    assert a.summary.activation_params != b.summary.activation_params
+    assert a.summary.final.test_loss != b.summary.final.test_loss, (a.summary.final, b.summary.final)
     # Same seed, so the initial weights were the same: the parameter is what moved the weights apart.
     assert not torch.equal(a.model.state_dict()["fc1.weight"], b.model.state_dict()["fc1.weight"])
 
@@ -143,3 +146,8 @@ def test_a_run_learns(tmp_path: Path, fashion_root: Path) -> None:
     """The helper's tiny runs are real training: well above chance (0.10) after one epoch of 2000 images."""
     result = run(tmp_path, fashion_root, "learn", "activation=mila", subset=2000)
     assert result.history[-1].top1 > 0.6 and result.history[-1].test_loss < math.log(10) / 2
+    # Its summary.json has the keys, in the order, of the committed records, plus the schema version first.
+    committed = json.loads(next((ROOT / "results").glob("*/summary.json")).read_text())
+    written = json.loads((result.run_dir / "summary.json").read_text())
+    assert list(written) == ["schema_version", *committed] and written["schema_version"] == SCHEMA_VERSION
+    assert written["final"] == result.history[-1].as_dict() and result.summary.final == result.history[-1]

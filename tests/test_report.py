@@ -6,6 +6,7 @@ import json
 import math
 import re
 import statistics
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,9 @@ from scipy import stats
 from by_hand import holm_by_hand
 from conftest import run_cli
 from mila_bench.records import results_md as runs
+from mila_bench.records import runs as results_store
+from mila_bench.records.schema import Divergence
+from test_schema import example_summary
 from mila_bench.config import compose
 from mila_bench.errors import UsageError
 from mila_bench.report import build
@@ -28,26 +32,24 @@ RECORDS = [
 ]  # fmt: skip
 
 
-def make_run(results: Path, overrides: list[str], seed: int, top1: float, loss: float, **extra: object) -> str:
-    """A run record as pipeline.train writes it, with the given final metrics and two epochs of curves."""
+def make_run(results: Path, overrides: list[str], seed: int, top1: float, loss: float, diverged: bool = False) -> str:
+    """A run record as pipeline.train writes it, with the given final metrics and two epochs of curves
+    (``diverged``: stopped in epoch 2, so no final metrics)."""
     cfg = compose([*overrides, f"seed={seed}", "trainer.epochs=2"])
     act = OmegaConf.to_container(cfg.activation)
     params = {"beta": act["beta"]} if "beta" in act else {}
     run_id = f"20260101-000000-fashion_mnist-mlp-{cfg.activation.name}-s{seed}-{len(list(results.glob('*'))):06d}"
-    final = {"epoch": 2, "test_loss": loss, "top1": top1, "top3": min(1.0, top1 + 0.1), "top5": min(1.0, top1 + 0.15)}
-    summary = {
-        "run_id": run_id, "status": "completed", "dataset": "fashion_mnist", "model": "mlp", "initialization": "class",
-        "model_config": OmegaConf.to_container(cfg.model), "activation": cfg.activation.name, "activation_params": params,
-        "learnable_beta": False, "learned": {}, "seed": seed, "epochs": 2, "train_seconds": 1.5, "final": final, **extra,
-    }  # fmt: skip
-    folder = results / run_id
-    folder.mkdir(parents=True)
-    (folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    (folder / "summary.json").write_text(json.dumps(summary))
-    first = {**final, "epoch": 1, "top1": top1 - 0.05, "test_loss": loss + 0.1}
-    import pandas as pd
-
-    pd.DataFrame([first, final]).to_csv(folder / "metrics.csv", index=False)
+    final = replace(example_summary().final, test_loss=loss, top1=top1, top3=min(1.0, top1 + 0.1), top5=min(1.0, top1 + 0.15))
+    first = replace(final, epoch=1, top1=top1 - 0.05, test_loss=loss + 0.1)
+    summary = example_summary(
+        run_id=run_id, model_config=OmegaConf.to_container(cfg.model), activation=cfg.activation.name,
+        activation_params=params, seed=seed, epochs=2, train_seconds=1.5, final=final,
+    )  # fmt: skip
+    if diverged:
+        summary = replace(summary, status="diverged", diverged=Divergence(epoch=2, step=3), final=None, learned=None,
+                          parameters=None, train_seconds=None, checkpoint_bytes=None)  # fmt: skip
+    folder = results_store.start_run(results, run_id, OmegaConf.to_yaml(cfg, resolve=True), summary)
+    results_store.write_metrics(folder, [first] if diverged else [first, final])
     return run_id
 
 
@@ -227,7 +229,7 @@ def test_preamble_names_the_results_folder_used(records: Path) -> None:
 def test_diverged_and_unfinished_runs_are_listed_apart(records: Path) -> None:
     results = records / "results"
     nan_run = make_run(results, ["activation.beta=0.5"], 3, 0.1, float("nan"))
-    stopped = make_run(results, ["activation.beta=0.5"], 4, 0.9, 0.3, status="diverged")
+    stopped = make_run(results, ["activation.beta=0.5"], 4, 0.9, 0.3, diverged=True)
     build(results, records / "Results.md")
     text = (records / "Results.md").read_text()
     rows = {r["β"]: r for r in table(text, SECTION)}
@@ -257,7 +259,7 @@ def test_rows_appended_after_a_report_land_in_the_run_table(records: Path) -> No
     md = records / "Results.md"
     build(records / "results", md)
     new = make_run(records / "results", ["activation=relu"], 3, 0.8200, 0.49)
-    summary = json.loads((records / "results" / new / "summary.json").read_text())
+    summary = results_store.read_summary(records / "results" / new)
     runs.append_row(md, runs.section_name(summary), runs.results_row(summary))  # what train does when a run finishes
     run_table = md.read_text().split("Runs (")[1]
     assert run_table.count("| 20260101-") == len(RECORDS) + 1 and new in run_table

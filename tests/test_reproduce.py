@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,9 @@ from mila_bench.config import compose
 from mila_bench.published.tables import (
     PUBLISHED_ACTIVATIONS, PublishedRow, plan_rows, published_csv, published_tables, table_plans,
 )  # fmt: skip
+from mila_bench.records.schema import Summary
 from mila_bench.report.reproduction import comparison_section
+from test_schema import example_summary
 
 
 def test_packaged_numbers_are_the_reference_csv() -> None:
@@ -120,10 +123,10 @@ def test_tiny_reproduction_writes_the_comparison_table(tmp_path: Path, cifar_roo
     assert "[16/16]" in proc.stdout and "Reproduction · cifar10-resnet20-v1" in proc.stdout and ", loss " in proc.stdout
 
 
-def record(activation: str, seed: int, top1: float, loss: float, **params: float) -> dict:
-    """A run record (summary.json) as far as the comparison reads it."""
-    final = {"top1": top1 / 100, "top3": 0.99, "top5": 0.998, "keras_val_loss": loss}
-    return {"activation": activation, "activation_params": params, "seed": seed, "epochs": 200, "dataset": "cifar10", "final": final}
+def record(activation: str, seed: int, top1: float, loss: float, **params: float) -> Summary:
+    """A run's summary with what the comparison reads set."""
+    final = replace(example_summary().final, top1=top1 / 100, top3=0.99, top5=0.998, keras_val_loss=loss)
+    return example_summary(activation=activation, activation_params=params, seed=seed, epochs=200, dataset="cifar10", final=final)
 
 
 def test_comparison_reads_each_delta_against_our_spread() -> None:

@@ -132,7 +132,7 @@ def test_deterministic_switch_is_applied_and_recorded(tmp_path: Path, fashion_ro
         "from mila_bench.config import compose\n"
         "from mila_bench.pipeline import train\n"
         "r = train(compose(sys.argv[1:]))\n"
-        "print(torch.are_deterministic_algorithms_enabled(), r.summary['deterministic'])\n"
+        "print(torch.are_deterministic_algorithms_enabled(), r.summary.deterministic)\n"
     )
     args = ["dataset.train_subset=300", "trainer.epochs=1", f"dataset.root={fashion_root}", "device=cpu", "trainer.progress=false"]
     on = subprocess.run([sys.executable, "-c", code, *args, "trainer.deterministic=true"], cwd=tmp_path, capture_output=True, text=True)

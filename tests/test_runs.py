@@ -9,12 +9,15 @@ import pytest
 from mila_bench.records import results_md
 from mila_bench.records import runs
 from mila_bench.errors import UsageError
+from test_schema import example_summary
 
 
 def test_write_run_is_complete_or_absent(tmp_path: Path) -> None:
-    run_dir = runs.write_run(tmp_path / "results", "rid", "seed: 0\n", [{"epoch": 1, "top1": 0.5}], {"run_id": "rid"})
+    summary = example_summary(run_id="rid")
+    run_dir = runs.write_run(tmp_path / "results", "rid", "seed: 0\n", [summary.final], summary)
     assert sorted(p.name for p in run_dir.iterdir()) == ["config.yaml", "metrics.csv", "summary.json"]
     assert [p.name for p in (tmp_path / "results").iterdir()] == ["rid"]
+    assert runs.read_summary(run_dir) == summary and runs.read_metrics(run_dir) == [summary.final]
 
 
 def test_results_path_under_a_file_is_refused(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from mila_bench.errors import UsageError
+from mila_bench.errors import RunInterrupted, UsageError
 from mila_bench.cli.boundary import DebugOption, guarded
 
 OVERRIDES_HELP = """Hydra overrides, KEY=VALUE, e.g.:
@@ -60,13 +60,25 @@ def train(
                 f"top-5 {100 * m.top5:.2f}%, {m.seconds:.1f} s"
             )
 
-        result = run_training(cfg, on_epoch=report)
+        try:
+            result = run_training(cfg, on_epoch=report)
+        except RunInterrupted as err:
+            err.resume_command = resume_command(overrides or [])
+            raise
         if result.reused:
             typer.echo(f"trainer.resume=true: run {result.run_dir} with this config is already complete; nothing trained")
         else:
             typer.echo(f"run recorded in {result.run_dir}; row added to {cfg.results.markdown}")
 
     guarded(debug, action)
+
+
+def resume_command(overrides: list[str]) -> str:
+    """The command that continues an interrupted ``train``: the same overrides, ``trainer.resume=true``."""
+    import shlex
+
+    kept = [o for o in overrides if o.lstrip("+~").split("=", 1)[0] != "trainer.resume"]
+    return shlex.join(["mila-bench", "train", *kept, "trainer.resume=true"])
 
 
 SWEEP_HELP = """Hydra overrides; comma lists, range() and choice() are swept, e.g.

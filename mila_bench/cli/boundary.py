@@ -12,7 +12,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
-from mila_bench.errors import UsageError
+from mila_bench.errors import RunInterrupted, UsageError
 
 T = TypeVar("T")
 
@@ -22,7 +22,8 @@ DebugOption = Annotated[
 
 
 def guarded(debug: bool, action: Callable[[], T]) -> T:
-    """Run ``action``; a :class:`UsageError` becomes one line on stderr and exit code 2."""
+    """Run ``action``; a :class:`UsageError` becomes one line on stderr and exit code 2 (or its own),
+    Ctrl-C exit code 130 with what was kept (:class:`RunInterrupted` says how to resume the run)."""
     try:
         return action()
     except UsageError as err:
@@ -30,6 +31,9 @@ def guarded(debug: bool, action: Callable[[], T]) -> T:
             raise
         typer.echo(f"mila-bench: error: {err}", err=True)
         raise typer.Exit(err.exit_code) from None
-    except KeyboardInterrupt:
-        typer.echo("mila-bench: interrupted; nothing was recorded for the unfinished run", err=True)
+    except RunInterrupted as err:
+        typer.echo(f"mila-bench: {err}", err=True)
+        raise typer.Exit(err.exit_code) from None
+    except KeyboardInterrupt:  # outside a recorded run's training: records already complete are kept
+        typer.echo("mila-bench: interrupted", err=True)
         raise typer.Exit(130) from None

@@ -4,7 +4,8 @@ A checkpoint holds the model, optimizer and scheduler states, the metrics so far
 random state a run draws from (torch CPU/CUDA, numpy, python, the batch-order and
 augmentation generators). It is written atomically (temporary file, then rename) so a
 kill mid-write leaves the previous checkpoint intact, and read with
-``torch.load(weights_only=True)``, which refuses arbitrary pickled objects.
+``torch.load(weights_only=True)``, which refuses arbitrary pickled objects. Its contents are
+:class:`~mila_bench.records.schema.Checkpoint` (versioned; a checkpoint without a version is 1).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch
 
 from mila_bench.errors import UsageError
 from mila_bench.atomic import atomic_write
+from mila_bench.records.schema import CHECKPOINT_KEYS, CHECKPOINT_VERSION, Checkpoint
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
@@ -51,12 +53,13 @@ def restore_rng_state(state: dict[str, Any], generators: dict[str, torch.Generat
             g.set_state(state["generators"][name])
 
 
-def save(path: Path, checkpoint: dict[str, Any]) -> None:
-    """Write ``checkpoint`` atomically."""
-    atomic_write(path, lambda f: torch.save(checkpoint, f))
+def save(path: Path, checkpoint: Checkpoint) -> None:
+    """Write ``checkpoint`` atomically, stamped with the checkpoint version."""
+    stamped = {"version": CHECKPOINT_VERSION, **checkpoint}
+    atomic_write(path, lambda f: torch.save(stamped, f))
 
 
-def load(path: Path) -> dict[str, Any]:
+def load(path: Path) -> Checkpoint:
     """Read a checkpoint safely; a corrupt, truncated or unsafe file is one clear error."""
     if not path.is_file():
         raise UsageError(f"no checkpoint at {path}; the run has not finished an epoch yet, so start it afresh")
@@ -68,6 +71,11 @@ def load(path: Path) -> dict[str, Any]:
             f"cannot load checkpoint {path}: {first[:200]}; it is corrupt, truncated or not a mila-bench "
             "checkpoint (only tensors and plain data are accepted)"
         ) from None
-    if not isinstance(checkpoint, dict) or not {"epoch", "model", "optimizer", "rng", "history"} <= set(checkpoint):
+    if not isinstance(checkpoint, dict) or not CHECKPOINT_KEYS <= set(checkpoint):
         raise UsageError(f"cannot load checkpoint {path}: not a mila-bench checkpoint (keys missing)")
+    version = checkpoint.get("version", 1)
+    if version != CHECKPOINT_VERSION:
+        raise UsageError(
+            f"cannot load checkpoint {path}: checkpoint version {version!r}; this mila-bench reads {CHECKPOINT_VERSION}"
+        )
     return checkpoint

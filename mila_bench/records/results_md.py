@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mila_bench.errors import UsageError
+from mila_bench.records.schema import Summary
 
 RESULTS_TITLE = """# Results
 
@@ -35,30 +36,32 @@ NO_RECORD = "(no record)"
 # ---------------------------------------------------------------- a record as a row
 
 
-def section_name(summary: Mapping) -> str:
+def section_name(summary: Summary) -> str:
     """The Results.md section of a run: its (dataset, model), plus depth and version for ResNets."""
-    section = f"{summary['dataset']} · {summary['model']}"
-    if summary["model"] == "resnet":
-        model = summary["model_config"]
+    section = f"{summary.dataset} · {summary.model}"
+    if summary.model == "resnet":
+        model = summary.model_config
         section += f" · depth {model['depth']} · v{model['version']}"
     return section
 
 
-def results_row(summary: Mapping) -> dict[str, object]:
-    """A run's per-run row, from its summary.json (so ``report`` rebuilds exactly the appended rows)."""
-    final, params = summary["final"], summary["activation_params"]
+def results_row(summary: Summary) -> dict[str, object]:
+    """A completed run's per-run row, from its summary (so ``report`` rebuilds exactly the appended rows)."""
+    final, params = summary.final, summary.activation_params
+    if final is None or summary.train_seconds is None:
+        raise ValueError(f"run {summary.run_id} has no final metrics (status {summary.status}): it has no row")
     return {
-        "Activation": activation_label(summary["activation"], params, summary.get("activation_target")),
-        "β": beta_label(params, summary["learned"] if summary.get("learnable_beta") else None),
-        "Initialization": summary.get("initialization") or "—",
-        "Seed": summary["seed"],
-        "Epochs": summary["epochs"],
-        "Top-1 (%)": f"{100 * final['top1']:.2f}",
-        "Top-3 (%)": f"{100 * final['top3']:.2f}",
-        "Top-5 (%)": f"{100 * final['top5']:.2f}",
-        "Test loss": f"{final['test_loss']:.4f}",
-        "Train time (s)": f"{summary['train_seconds']:.1f}",
-        "Run": summary["run_id"],
+        "Activation": activation_label(summary.activation, params, summary.activation_target),
+        "β": beta_label(params, summary.learned if summary.learnable_beta else None),
+        "Initialization": summary.initialization or "—",
+        "Seed": summary.seed,
+        "Epochs": summary.epochs,
+        "Top-1 (%)": f"{100 * final.top1:.2f}",
+        "Top-3 (%)": f"{100 * final.top3:.2f}",
+        "Top-5 (%)": f"{100 * final.top5:.2f}",
+        "Test loss": f"{final.test_loss:.4f}",
+        "Train time (s)": f"{summary.train_seconds:.1f}",
+        "Run": summary.run_id,
     }
 
 

@@ -2,11 +2,13 @@
 
 The record is the source of truth (Results.md is a view of it, see ``results_md``): it is
 created when training starts (status ``running``), rewritten atomically after every epoch,
-tracked in git, and read back by ``report`` and by resume.
+tracked in git, and read back by ``report`` and by resume. What summary.json and metrics.csv
+hold is :mod:`mila_bench.records.schema`; they are written and read only through it here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -17,9 +19,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mila_bench.errors import UsageError
+from mila_bench.errors import UnreadableRecord, UsageError
 from mila_bench.atomic import atomic_write
 from mila_bench.records.results_md import check_results_file
+from mila_bench.records.schema import EpochMetrics, Summary
 
 #: Trainer keys that may differ between a run and its resumption.
 RESUME_IGNORES = ("resume", "progress")
@@ -47,7 +50,7 @@ def check_writable(results_dir: Path, markdown: Path) -> None:
 
 
 def write_run(
-    results_dir: Path, run_id: str, config_yaml: str, metrics: Sequence[Mapping], summary: Mapping
+    results_dir: Path, run_id: str, config_yaml: str, metrics: Sequence[EpochMetrics], summary: Summary
 ) -> Path:
     """Write the run record atomically: a crash leaves no half-written run folder."""
     results_dir.mkdir(parents=True, exist_ok=True)
@@ -55,8 +58,8 @@ def write_run(
     try:
         (tmp / "config.yaml").write_text(config_yaml)
         with open(tmp / "metrics.csv", "w", newline="") as f:
-            _write_csv(f, metrics)
-        (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+            _write_csv(f, [m.as_dict() for m in metrics])
+        (tmp / "summary.json").write_text(summary_text(summary))
         final = results_dir / run_id
         os.replace(tmp, final)
     except BaseException:
@@ -65,7 +68,7 @@ def write_run(
     return final
 
 
-def start_run(results_dir: Path, run_id: str, config_yaml: str, summary: Mapping) -> Path:
+def start_run(results_dir: Path, run_id: str, config_yaml: str, summary: Summary) -> Path:
     """Create the run's folder when training starts (status ``running``), so a killed run can
     be resumed from its checkpoints and is never mistaken for a finished one."""
     run_dir = results_dir / run_id
@@ -75,14 +78,49 @@ def start_run(results_dir: Path, run_id: str, config_yaml: str, summary: Mapping
     return run_dir
 
 
-def write_summary(run_dir: Path, summary: Mapping) -> None:
-    text = json.dumps(summary, indent=2) + "\n"
+def write_summary(run_dir: Path, summary: Summary) -> None:
+    text = summary_text(summary)
     atomic_write(run_dir / "summary.json", lambda f: f.write(text), binary=False)
 
 
-def write_metrics(run_dir: Path, metrics: Sequence[Mapping]) -> None:
+def summary_text(summary: Summary) -> str:
+    return json.dumps(summary.to_json(), indent=2) + "\n"
+
+
+def read_summary(run_dir: Path) -> Summary:
+    """A run's summary.json as a typed :class:`Summary`; an unreadable one is one clear error naming it."""
+    path = run_dir / "summary.json"
+    try:
+        return Summary.from_json(json.loads(path.read_text()))
+    except (OSError, ValueError, UnreadableRecord) as err:
+        raise UnreadableRecord(f"{path}: unreadable record ({err})") from None
+
+
+def read_metrics(run_dir: Path) -> list[EpochMetrics]:
+    """A run's metrics.csv as typed rows. An empty cell is what ``_write_csv`` makes of None (a column
+    this row does not have, e.g. ``lr`` without a scheduler) and of NaN (a metric that was not finite)."""
+    import csv
+    import math
+
+    optional = {f.name for f in dataclasses.fields(EpochMetrics) if f.default is None}
+    with open(run_dir / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    try:
+        return [
+            EpochMetrics(**{k: _number(v) if v else math.nan for k, v in row.items() if v or k not in optional})
+            for row in rows
+        ]
+    except (TypeError, ValueError) as err:
+        raise UnreadableRecord(f"{run_dir / 'metrics.csv'}: unreadable record ({err})") from None
+
+
+def _number(text: str) -> int | float:
+    return int(text) if text.lstrip("-").isdigit() else float(text)
+
+
+def write_metrics(run_dir: Path, metrics: Sequence[EpochMetrics]) -> None:
     """The per-epoch metrics so far, rewritten atomically after every epoch."""
-    atomic_write(run_dir / "metrics.csv", lambda f: _write_csv(f, metrics), binary=False)
+    atomic_write(run_dir / "metrics.csv", lambda f: _write_csv(f, [m.as_dict() for m in metrics]), binary=False)
 
 
 def _write_csv(f, rows: Sequence[Mapping]) -> None:
@@ -104,6 +142,8 @@ def find_resumable(results_dir: Path, config: Mapping) -> tuple[Path, str] | Non
 
     A finished run (``completed`` or ``diverged``, the newest) comes first: re-running a sweep
     must not train it again. Else the newest unfinished (``running``) one; None when there is none.
+    Only each record's status is read here (a summary that cannot give one is passed over); the
+    chosen record is read whole when it is resumed.
     """
     from omegaconf import OmegaConf
 
@@ -139,24 +179,25 @@ class Record:
 
     run_id: str
     folder: Path
-    summary: dict
+    summary: Summary
     settings: dict[str, object]  # the resolved config, flattened to dotted keys
     metrics: object | None  # pandas DataFrame of metrics.csv, None when absent
 
     @property
     def seed(self) -> int:
-        return int(self.summary["seed"])
+        return self.summary.seed
 
 
 def load(results_dir: Path) -> tuple[list[Record], list[str]]:
     """Every readable record under ``results_dir`` (oldest first) and why the others were skipped.
 
-    A record without the fields a row needs is reported as unreadable, not guessed at.
+    A record that its schema cannot read (a field missing or of the wrong type, a ResNet without
+    depth and version) is reported as unreadable, not guessed at.
     """
     import pandas as pd
     from omegaconf import OmegaConf
 
-    from mila_bench.records.results_md import activation_label, section_name
+    from mila_bench.records.results_md import section_name
 
     records, skipped = [], []
     for path in sorted(results_dir.glob("*/summary.json")) if results_dir.is_dir() else []:
@@ -164,14 +205,16 @@ def load(results_dir: Path) -> tuple[list[Record], list[str]]:
         if folder.name.startswith("."):  # a run still being written (write_run's temporary folder)
             continue
         try:
-            summary = json.loads(path.read_text())
+            summary = Summary.from_json(json.loads(path.read_text()))
             config = OmegaConf.to_container(OmegaConf.load(folder / "config.yaml"))
-            section_name(summary), activation_label(summary["activation"], summary["activation_params"])
-            int(summary["seed"])
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+            section_name(summary)
+        except UnreadableRecord as err:
+            skipped.append(f"{folder.name}: unreadable record ({err})")
+            continue
+        except (OSError, ValueError, KeyError, TypeError) as err:
             skipped.append(f"{folder.name}: unreadable record ({type(err).__name__})")
             continue
         settings = pd.json_normalize(config, sep=".").iloc[0].to_dict()
         metrics = pd.read_csv(folder / "metrics.csv") if (folder / "metrics.csv").is_file() else None
-        records.append(Record(summary.get("run_id", folder.name), folder, summary, settings, metrics))
+        records.append(Record(summary.run_id, folder, summary, settings, metrics))
     return records, skipped

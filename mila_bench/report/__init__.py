@@ -56,9 +56,9 @@ def build(results_dir: Path, markdown: Path, baseline: str = "relu", drop_unreco
         by_section.setdefault(results_md.section_name(record.summary), []).append(record)
     by_reproduction: dict[str, list] = {}
     for record in records:
-        tag = record.summary.get("reproduction")
-        if isinstance(tag, dict) and tag.get("section"):
-            by_reproduction.setdefault(tag["section"], []).append(record)
+        tag = record.summary.reproduction
+        if tag is not None and tag.section:
+            by_reproduction.setdefault(tag.section, []).append(record)
     optuna_found = dict(optuna_section.optuna_sections(results_dir / "sweeps", base))
 
     report: list[str] = [f"skipped {s}" for s in skipped]

@@ -20,7 +20,7 @@ POOLED_KEYS = ("seed", "device", "results.", "sweep.", "trainer.progress", "trai
                "dataset.download", "dataset.verify", "activation.impl")  # fmt: skip
 # Shown in their own columns (Activation, β, Initialization, Epochs) rather than under "Other settings".
 SHOWN_KEYS = ("activation.", "model.initialization", "trainer.epochs")
-# (summary.json "final" key, column title, scale to display, format, True when higher is better)
+# (attribute of the summary's final metrics, column title, scale to display, format, True when higher is better)
 METRICS = (
     ("top1", "Top-1 (%)", 100.0, ".2f", True),
     ("top3", "Top-3 (%)", 100.0, ".2f", True),
@@ -37,11 +37,9 @@ def key(record: Record) -> tuple:
 def problem(record: Record) -> str | None:
     """Why a run is not averaged (did not complete, non-finite metrics), None when it is."""
     summary = record.summary
-    status = summary.get("status", "completed")
-    if status != "completed":
-        return f"status {status}"
-    final = summary.get("final") or {}
-    bad = [m for m, *_ in METRICS if not isinstance(final.get(m), (int, float)) or not math.isfinite(final[m])]
+    if summary.status != "completed":
+        return f"status {summary.status}"
+    bad = [m for m, *_ in METRICS if not math.isfinite(getattr(summary.final, m))]
     return f"diverged: {', '.join(bad)} not finite" if bad else None
 
 
@@ -75,7 +73,7 @@ class Configuration:
         return sorted((r for r in self.runs if problem(r) is not None), key=lambda r: r.run_id)
 
     def by_seed(self, metric: str) -> dict[int, float]:
-        return {seed: float(run.summary["final"][metric]) for seed, run in self.replicates.items()}
+        return {seed: float(getattr(run.summary.final, metric)) for seed, run in self.replicates.items()}
 
     def values(self, metric: str) -> list[float]:
         return list(self.by_seed(metric).values())
@@ -92,7 +90,7 @@ class Configuration:
         from mila_bench.records.results_md import activation_label
 
         summary = self.first.summary
-        return activation_label(summary["activation"], summary["activation_params"], summary.get("activation_target"))
+        return activation_label(summary.activation, summary.activation_params, summary.activation_target)
 
     def beta_text(self) -> str:
         """β as configured (a learned β by its start), or — for activations without one."""
@@ -154,7 +152,7 @@ def text(value: object) -> str:
 
 def _order(config: Configuration) -> tuple:
     beta = config.beta if config.beta is not None else -math.inf
-    return (config.activation(), config.learnable, beta, str(config.first.summary.get("initialization")), config.key)
+    return (config.activation(), config.learnable, beta, str(config.first.summary.initialization), config.key)
 
 
 def _canonical(value: object) -> str:

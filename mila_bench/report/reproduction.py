@@ -1,17 +1,18 @@
 """A reproduction's Results.md section: our mean ± std beside the published numbers.
 
-Rendered from the runs' records (``summary.json`` contents) alone, so ``reproduce`` writes
+Rendered from the runs' records (their typed summaries) alone, so ``reproduce`` writes
 it and ``report`` rebuilds it the same way from ``results/``.
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from mila_bench.published.tables import RowPlan, Table, published_tables, recipe_epochs, table_plans
+from mila_bench.records.schema import EpochMetrics, Summary
 
-#: (our summary's final key, published attribute, column title, our scale, decimals)
+#: (attribute of our final metrics, published attribute, column title, our scale, decimals)
 COLUMNS = (
     ("top1", "top1", "Top-1", 100.0, 2),
     ("top3", "top3", "Top-3", 100.0, 2),
@@ -39,17 +40,17 @@ def section_heading(table: str, epochs: int, seeds: int, only: Sequence[str], ov
 def section_from_records(records: Sequence) -> list[str]:
     """The body of a reproduction's section from its runs' records (``runs.Record``), as ``reproduce``
     writes it and ``report`` rebuilds it: the newest completed run per (row, seed) counts."""
-    tag = records[0].summary["reproduction"]
-    table = published_tables()[tag["table"]]
+    tag = records[0].summary.reproduction
+    table = published_tables()[tag.table]
     plans = table_plans(table)
-    if tag["only"]:
-        plans = [p for p in plans if p.name in tag["only"]]
+    if tag.only:
+        plans = [p for p in plans if p.name in tag.only]
     newest: dict[tuple[str, int], object] = {}
     for record in sorted(records, key=lambda r: r.run_id):
-        if record.summary.get("status") == "completed":
-            newest[(record.summary["reproduction"]["row"], record.seed)] = record
+        if record.summary.status == "completed":
+            newest[(record.summary.reproduction.row, record.seed)] = record
     summaries = [r.summary for _, r in sorted(newest.items(), key=lambda item: item[0][1])]
-    return comparison_section(table, plans, summaries, tag["overrides"])
+    return comparison_section(table, plans, summaries, tag.overrides)
 
 
 def _plural(n: int, word: str) -> str:
@@ -57,31 +58,31 @@ def _plural(n: int, word: str) -> str:
 
 
 
-def matches(plan: RowPlan, record: Mapping) -> bool:
-    """Whether a run record (summary.json) is a run of ``plan``: its activation with the plan's parameters."""
-    params = record.get("activation_params") or {}
-    return record.get("activation") == plan.name and all(
+def matches(plan: RowPlan, record: Summary) -> bool:
+    """Whether a run (its summary) is a run of ``plan``: its activation with the plan's parameters."""
+    params = record.activation_params
+    return record.activation == plan.name and all(
         k in params and abs(float(params[k]) - v) <= 1e-9 * max(1.0, abs(v)) for k, v in plan.params.items()
     )
 
 
 def comparison_section(
-    table: Table, plans: Sequence[RowPlan], records: Sequence[Mapping], overrides: Sequence[str] = ()
+    table: Table, plans: Sequence[RowPlan], records: Sequence[Summary], overrides: Sequence[str] = ()
 ) -> list[str]:
     """The body of a reproduction section (comparison table, then notes) from the runs' records.
 
     ``plans``: the table's rows as :func:`table_plans` gives them (skipped ones are listed);
-    ``records``: ``summary.json`` contents of the reproduction's runs, matched to rows by
+    ``records``: the summaries of the reproduction's completed runs, matched to rows by
     activation and parameters; rows without runs are left out.
     """
-    results = [(p, [r["final"] for r in records if matches(p, r)]) for p in plans if not p.skipped]
+    results = [(p, [r.final for r in records if matches(p, r)]) for p in plans if not p.skipped]
     results = [(p, finals) for p, finals in results if finals]
     body, within, judged = comparison_table(results)
-    seeds = ", ".join(str(s) for s in sorted({int(r["seed"]) for r in records}))
-    epochs = sorted({int(r["epochs"]) for r in records})
+    seeds = ", ".join(str(s) for s in sorted({r.seed for r in records}))
+    epochs = sorted({r.epochs for r in records})
     trained = f"{epochs[0]} epoch{'s' if epochs[0] != 1 else ''}" if len(epochs) == 1 else f"{epochs} epochs"
     published_epochs = recipe_epochs(table)
-    dataset = records[0]["dataset"] if records else table.dataset
+    dataset = records[0].dataset if records else table.dataset
     n = f"{SPREAD_STDS:g}"
     notes = [
         f"Recipe `experiment={table.experiment}`, {trained}, seeds {seeds}, on {dataset}. **Published**: one "
@@ -111,7 +112,7 @@ def comparison_section(
     return [*body, "", *[f"{n}  " for n in notes]]
 
 
-def comparison_table(results: Sequence[tuple[RowPlan, Sequence[Mapping[str, float]]]]) -> tuple[list[str], int, int]:
+def comparison_table(results: Sequence[tuple[RowPlan, Sequence[EpochMetrics]]]) -> tuple[list[str], int, int]:
     """Markdown lines: per row, our mean ± std and n beside the published Top-1/3/5 and loss, and Δ
     read against our spread; also how many Δs were within the spread, of how many read."""
     import pandas as pd
@@ -120,7 +121,7 @@ def comparison_table(results: Sequence[tuple[RowPlan, Sequence[Mapping[str, floa
     for plan, finals in results:
         record: dict[str, str] = {"Activation": plan.row.label, "Ran as": plan.ran_as, "n": str(len(finals))}
         for key, attribute, title, scale, decimals in COLUMNS:
-            values = [scale * f[key] for f in finals if f.get(key) is not None]
+            values = [scale * getattr(f, key) for f in finals if getattr(f, key) is not None]
             published = getattr(plan.row, attribute)
             mean = statistics.fmean(values) if values else None
             std = statistics.stdev(values) if len(values) > 1 else None

@@ -59,12 +59,12 @@ def run_section(
     repeats = [(c, r) for c in configs for r in c.repeats]
     if repeats:
         lines += ["", "Repeats of a configuration and seed (not counted; the newest run with that seed counts):", ""]
-        lines += [f"- `{r.run_id}`: {c.label()}, seed {r.seed}, top-1 {100 * r.summary['final']['top1']:.2f}%"
+        lines += [f"- `{r.run_id}`: {c.label()}, seed {r.seed}, top-1 {100 * r.summary.final.top1:.2f}%"
                   for c, r in repeats]  # fmt: skip
     left_out = [(c, r) for c in configs for r in c.left_out]
     if left_out:
         lines += ["", "Not averaged (did not complete or diverged):", ""]
-        lines += [f"- `{r.run_id}`: {c.label()}, seed {r.summary.get('seed')}: {problem(r)}" for c, r in left_out]
+        lines += [f"- `{r.run_id}`: {c.label()}, seed {r.seed}: {problem(r)}" for c, r in left_out]
     written = []
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
     beta_plot = figures.plot_beta(done, name, figures_dir / f"{FIGURE_PREFIX}{slug}-beta.png")
@@ -73,7 +73,7 @@ def run_section(
         if path is not None:
             lines += ["", f"![{title}, {name}]({Path(os.path.relpath(path, base)).as_posix()})"]
             written.append(path)
-    rows = [results_row(r.summary) for r in runs if "final" in r.summary]
+    rows = [results_row(r.summary) for r in runs if r.summary.final is not None]
     rows += [{**row, "Run": f"{row_run_id(row)} {NO_RECORD}"} for row in unrecorded]
     lines += ["", "Runs (one row each; `mila-bench train` and `mila-bench sweep` append here):", ""]
     lines += render_table(sorted(rows, key=row_run_id))
@@ -109,8 +109,8 @@ def summary_table(
         row: dict[str, object] = {
             "Activation": config.activation(),
             "β": config.beta_text(),
-            "Initialization": run.summary.get("initialization") or "—",
-            "Epochs": run.summary.get("epochs"),
+            "Initialization": run.summary.initialization or "—",
+            "Epochs": run.summary.epochs,
         }
         if shown_varying:
             row["Other settings"] = ", ".join(f"{k}={text(run.settings.get(k))}" for k in shown_varying)

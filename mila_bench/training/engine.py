@@ -14,13 +14,13 @@ import random
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from mila_bench.errors import UsageError
+from mila_bench.records.schema import EpochMetrics  # the metrics row is defined with the record
 from mila_bench.training.schedules import EpochScheduler
 from mila_bench.data.splits import Dataset, Split
 
@@ -31,26 +31,6 @@ KERAS_EPSILON = 1e-7
 #: replays the compiled model through CUDA graphs, removing the per-kernel launch cost that
 #: dominates small-batch CUDA training (ResNet-20, batch 32); on CPU it means ``default``.
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
-
-
-@dataclass
-class EpochMetrics:
-    """What one epoch produced; one row of a run's ``metrics.csv``."""
-
-    epoch: int
-    train_loss_sum: float  # sum of the batch losses, as the original demo printed it
-    train_loss: float  # mean batch loss
-    test_loss: float
-    top1: float
-    top3: float
-    top5: float
-    seconds: float  # training time of this epoch (evaluation excluded)
-    lr: float | None = None  # the epoch's learning rate; recorded only when a scheduler sets it
-    # Keras' val_loss (see evaluate); recorded only for models with a kernel L2 penalty
-    keras_val_loss: float | None = None
-
-    def as_dict(self) -> dict[str, float]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
 class Diverged(Exception):
