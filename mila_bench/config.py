@@ -1,19 +1,23 @@
-"""Compose a run's config with Hydra, then check every value before any work starts.
+"""Compose a run's config with Hydra and check it once, before any work starts.
 
-Hydra does composition and override parsing; this module only turns its errors into one
-line and checks the values Hydra cannot type-check (ranges, names, devices).
+Hydra does composition and override parsing; this module turns its errors into one line and
+hands each group to the module that owns its rules (``activations.catalog``, ``models.checks``,
+``data.checks``, ``training.checks``, ``training.schedules``); it checks only the run's own keys
+(seed, device, sweep objective). No check imports torch, so bad input is answered without it.
+Every default lives in ``configs/`` (activation parameters: in the registry, which the
+activation configs take them from), and code reads the composed values.
 """
 
 from __future__ import annotations
 
-import math
-import re
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from mila_bench.checks import integer
 from mila_bench.errors import UsageError, unknown_name
 
 #: What a sweep job can return to the sweeper (``sweep.objective``), and which way is better.
@@ -45,19 +49,41 @@ def group_options(group: str) -> list[str]:
     return sorted(names)
 
 
-def store_plugin_configs() -> None:
-    """Make each installed activation plugin a choice of the ``activation`` group, as its yaml would."""
+def store_configs(overrides: Sequence[str] = ()) -> None:
+    """Put into Hydra's config store what the yaml files take from code, without importing torch.
+
+    ``activation/parameters/<name>``: a built-in's parameters with their defaults, from the registry
+    (each ``configs/activation/<name>.yaml`` includes its own, so a default is written only there).
+    Each installed plugin becomes a choice of the ``activation`` group, as its yaml would: the one
+    ``overrides`` select is imported to read its defaults; the others are named only, unimported.
+    """
     from hydra.core.config_store import ConfigStore
 
-    from mila_bench.activations import plugin_configs
+    from mila_bench.activations.catalog import plugin_config
+    from mila_bench.activations.plugins import plugins
+    from mila_bench.activations.registry import _REGISTRY
 
     store = ConfigStore.instance()
-    for name, node in plugin_configs().items():
-        store.store(group="activation", name=name, node=node)
+    for name, entry in _REGISTRY.items():
+        if entry.defaults:
+            store.store(group="activation/parameters", name=name, node=dict(entry.defaults))
+    selected = _selected("activation", overrides)
+    for name in plugins():
+        store.store(group="activation", name=name, node=plugin_config(name) if name in selected else {"name": name})
+
+
+def _selected(group: str, overrides: Sequence[str]) -> set[str]:
+    """The options ``overrides`` choose for ``group`` (``group=a`` or a sweep's ``group=a,b``)."""
+    chosen: set[str] = set()
+    for override in overrides:
+        key, sep, value = override.lstrip("+~").partition("=")
+        if sep and key.split("@")[0] == group:
+            chosen.update(v.strip() for v in value.split(","))
+    return chosen
 
 
 def compose(overrides: Sequence[str] = (), with_hydra: bool = False) -> DictConfig:
-    """The composed and validated config for ``overrides`` (Hydra override syntax).
+    """The composed config for ``overrides`` (Hydra override syntax), checked once: callers use it as is.
 
     ``with_hydra`` keeps Hydra's own node (``cfg.hydra``: sweeper, launcher), which sweeps check.
     """
@@ -65,7 +91,7 @@ def compose(overrides: Sequence[str] = (), with_hydra: bool = False) -> DictConf
     from hydra import initialize_config_dir
     from hydra.errors import HydraException, MissingConfigException, OverrideParseException
 
-    store_plugin_configs()
+    store_configs(overrides)
     try:
         with initialize_config_dir(str(config_dir()), version_base="1.3", job_name="mila-bench"):
             cfg = hydra_compose("config", overrides=list(overrides), return_hydra_config=with_hydra)
@@ -93,78 +119,32 @@ def compose(overrides: Sequence[str] = (), with_hydra: bool = False) -> DictConf
 
 
 def validate(cfg: DictConfig) -> None:
-    """Check names and ranges; raise :class:`UsageError` naming the first bad value."""
-    from mila_bench import activations
-    from mila_bench.models import MODELS
-    from mila_bench.models.mlp import INITIALIZATIONS
+    """Each group checked by the module that owns its rules; raise :class:`UsageError` naming the first bad value.
 
-    activations.activation_factory(cfg.activation)
+    :func:`compose` calls this; a config it returned needs no second check.
+    """
+    from omegaconf.errors import ConfigKeyError
 
-    if cfg.model.name not in MODELS:
-        raise unknown_name("model", cfg.model.name, MODELS)
-    if cfg.model.name == "mlp" and cfg.model.initialization not in INITIALIZATIONS:
-        raise UsageError(
-            f"model.initialization={cfg.model.initialization!r} is not allowed; allowed: {', '.join(INITIALIZATIONS)}"
-        )
-    if cfg.model.name == "deep_mlp":
-        from mila_bench.models.deep_mlp import check_sizes
-
-        check_sizes(cfg.model.get("depth"), cfg.model.get("width"))
-    if cfg.model.name == "resnet":
-        from mila_bench.models.resnet import check_depth
-
-        check_depth(cfg.model.get("depth"), cfg.model.get("version"))
-        _check_finite(cfg, "model.kernel_l2", positive=False)
+    from mila_bench.activations.catalog import check as check_activation
+    from mila_bench.data.checks import check as check_dataset
+    from mila_bench.models.checks import check as check_model
+    from mila_bench.training.checks import check_optimizer, check_trainer
     from mila_bench.training.schedules import check_scheduler
 
-    check_scheduler(cfg.get("scheduler"))
-    from mila_bench.training.engine import check_compile
-
-    check_compile(OmegaConf.select(cfg, "trainer.compile"))  # true, false or a torch.compile mode
-    for key in ("trainer.amp", "trainer.resume", "trainer.deterministic", "dataset.verify", "dataset.flip"):
-        _flag(cfg, key)
-    if OmegaConf.select(cfg, "dataset.shift") is not None:
-        _integer(cfg, "dataset.shift", minimum=0)
-
-    _integer(cfg, "trainer.epochs", minimum=1)
-    _integer(cfg, "trainer.batch_size", minimum=1)
-    _integer(cfg, "trainer.eval_batch_size", minimum=1)
-    if OmegaConf.select(cfg, "trainer.threads") is not None:
-        _integer(cfg, "trainer.threads", minimum=1)
-    if OmegaConf.select(cfg, "sweep.objective") is not None:
-        if cfg.sweep.objective not in OBJECTIVES:
-            raise unknown_name("sweep.objective", cfg.sweep.objective, OBJECTIVES)
-    _integer(cfg, "seed", minimum=0)
-    if cfg.dataset.get("train_subset") is not None:
-        _integer(cfg, "dataset.train_subset", minimum=1)
-    _check_finite(cfg, "optimizer.lr", positive=True)
-    _check_finite(cfg, "optimizer.weight_decay", positive=False)
-    if OmegaConf.select(cfg, "optimizer.eps") is not None:
-        _check_finite(cfg, "optimizer.eps", positive=True)
-    if cfg.optimizer.name not in ("adam", "sgd"):
-        raise unknown_name("optimizer", cfg.optimizer.name, ("adam", "sgd"))
+    checks = (
+        ("activation", check_activation), ("model", check_model), ("dataset", check_dataset),
+        ("optimizer", check_optimizer), ("scheduler", check_scheduler), ("trainer", check_trainer),
+    )  # fmt: skip
+    for group, check in checks:
+        try:
+            check(cfg[group])
+        except ConfigKeyError as err:  # a key removed with ~KEY: every key the code reads must be there
+            key = getattr(err, "full_key", "") or group
+            raise UsageError(f"{key} is missing from the composed config; it is needed (see mila-bench train --show-config)") from None
+    integer("seed", cfg.seed, 0)
+    if cfg.sweep.objective not in OBJECTIVES:
+        raise unknown_name("sweep.objective", cfg.sweep.objective, OBJECTIVES)
     _device(cfg.device)
-
-
-def _integer(cfg: DictConfig, key: str, minimum: int) -> None:
-    value = OmegaConf.select(cfg, key)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise UsageError(f"{key}={value!r} is not allowed; expected an integer >= {minimum}")
-
-
-def _flag(cfg: DictConfig, key: str) -> None:
-    """Optional true/false keys: absent is fine, anything but a boolean is not."""
-    value = OmegaConf.select(cfg, key)
-    if value is not None and not isinstance(value, bool):
-        raise UsageError(f"{key}={value!r} is not allowed; expected true or false")
-
-
-def _check_finite(cfg: DictConfig, key: str, positive: bool) -> None:
-    value = OmegaConf.select(cfg, key)
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or (value <= 0 if positive else value < 0):
-        bound = "> 0" if positive else ">= 0"
-        raise UsageError(f"{key}={value!r} is not allowed; expected a finite number {bound}")
 
 
 def _device(value: object) -> None:

@@ -70,7 +70,9 @@ def test_class_layout_outputs_log_probabilities() -> None:
 
 
 def test_initialization_defaults_to_class() -> None:
-    model = build_model({"name": "mlp"}, make_mila(), INPUT_SHAPE, NUM_CLASSES)
+    from mila_bench.config import compose
+
+    model = build_model(compose(["model=mlp"]).model, make_mila(), INPUT_SHAPE, NUM_CLASSES)  # the default is the yaml's
     assert type(model) is DemoMLP
 
 

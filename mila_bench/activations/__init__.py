@@ -1,10 +1,11 @@
 """Activation functions, resolved by name through one registry.
 
-- :mod:`~mila_bench.activations.registry`: the entries (function, defaults, what it learns); no torch.
-- :mod:`~mila_bench.activations.definitions`: the built-ins, each written once.
+- :mod:`~mila_bench.activations.registry`: each built-in declared once (name, defaults, what it learns); no torch.
+- :mod:`~mila_bench.activations.definitions`: the built-ins' functions, bound to those entries by name.
 - :mod:`~mila_bench.activations.fused_mila`: Mila's fused kernels (compiled and eager).
 - :mod:`~mila_bench.activations.plugins`: entry-point plugins and ``activation=custom`` targets.
-- :mod:`~mila_bench.activations.resolve`: an ``activation`` config → checked parameters → modules.
+- :mod:`~mila_bench.activations.catalog`: every name (built-in or plugin), its entry, a config checked; no torch.
+- :mod:`~mila_bench.activations.resolve`: a checked ``activation`` config → modules.
 
 The names below are loaded on first use, so importing this package does not import torch.
 """
@@ -14,10 +15,8 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "resolve": (
-        "Activation", "activation_factory", "available", "describe", "entry_for", "get_activation",
-        "learned_values", "plugin_configs", "resolve_params", "spec",
-    ),
+    "catalog": ("available", "check", "describe", "entry_for", "plugin_config", "plugin_configs", "resolve_params", "spec"),
+    "resolve": ("Activation", "activation_factory", "get_activation", "learned_values"),
     "plugins": ("custom_spec", "probe"),
     "definitions": ("mila", "mish"),
 }

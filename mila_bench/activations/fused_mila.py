@@ -34,13 +34,14 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from mila_bench.activations.registry import IMPLS  # the kernels' names; a config is checked without torch
+
 CLAMP = 20.0
 #: With impl=auto, only tensors this large count towards compiling, and compilation starts once
 #: that many elements went through the eager kernels: about where a compile (a few seconds,
 #: tens on a cold cache) is paid back by the faster kernels on CPU.
 COMPILE_MIN_NUMEL = int(os.environ.get("MILA_BENCH_COMPILE_MIN_NUMEL", 1 << 16))
 COMPILE_AFTER_ELEMENTS = int(float(os.environ.get("MILA_BENCH_COMPILE_AFTER_ELEMENTS", 5e8)))
-IMPLS = ("auto", "compiled", "eager")
 _impl = os.environ.get("MILA_BENCH_MILA_IMPL", "auto")
 
 

@@ -13,12 +13,14 @@ import math
 import os
 import sys
 from collections.abc import Callable
-
-import torch
-from torch import Tensor, nn
+from typing import TYPE_CHECKING
 
 from mila_bench.activations.registry import _REGISTRY, CUSTOM, PLUGIN_GROUP, TARGET_SYNTAX, ActivationSpec
 from mila_bench.errors import UsageError
+
+if TYPE_CHECKING:
+    from torch import nn
+
 
 def plugins() -> dict[str, object]:
     """Installed plugins' entry points by name, without importing them; a clash is one clear line."""
@@ -90,6 +92,8 @@ def _import(target: str) -> object:
 
 def _target_spec(name: str, target: str, origin: str, label: str, load: Callable[[], object]) -> ActivationSpec:
     """An entry for an imported function or ``nn.Module`` class, its defaults read from its signature."""
+    from torch import nn
+
     try:
         obj = load()
     except UsageError:
@@ -115,7 +119,8 @@ def _target_spec(name: str, target: str, origin: str, label: str, load: Callable
     }  # fmt: skip
     doc = (inspect.getdoc(obj) or "").strip().splitlines()
     fn = obj if not is_module else (lambda x, **params: obj(**params)(x))
-    return ActivationSpec(name, fn, defaults, doc[0] if doc else "", (), target, origin, obj if is_module else None)
+    summary = doc[0] if doc else ""
+    return ActivationSpec(name, defaults, summary, (), target, origin, obj if is_module else None, loaded=fn)
 
 
 PROBE_SHAPE = (2, 3, 5)
@@ -132,6 +137,8 @@ def probe(make: Callable[[], nn.Module], label: str, params: tuple = (), learn: 
     key = (label, params, learn)
     if key in _PROBED:
         return
+    import torch
+    from torch import Tensor
 
     def failed(what: str) -> UsageError:
         return UsageError(f"{label} failed its check on a small tensor: {what}; nothing was run or written")

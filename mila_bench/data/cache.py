@@ -20,7 +20,7 @@ CACHE_NAME = "mila_bench_tensors.pt"
 
 def data_root(cfg: Mapping) -> Path:
     """The configured ``root``, else the default root."""
-    return Path(os.path.expanduser(str(cfg.get("root") or cfg["default_root"])))
+    return Path(os.path.expanduser(str(cfg["root"] or cfg["default_root"])))
 
 
 def cached_tensors(path: Path, decode: Callable[[], dict[str, Tensor]], inputs: list[Path]) -> dict[str, Tensor]:

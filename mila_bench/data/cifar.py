@@ -57,14 +57,14 @@ def file_names(name: str) -> list[str]:
 def load_cifar(cfg: Mapping) -> Dataset:
     """CIFAR-10/100 from ``root/<torchvision's folder>``, downloaded there when missing and allowed."""
     name = cfg["name"]
-    verify = bool(cfg.get("verify", True))
+    verify = bool(cfg["verify"])
     root = data_root(cfg)
     cls = torchvision_class(name, verify)
     folder = root / cls.base_folder
     files = [folder / f for f in file_names(name)]
     source = "root"
     if not all(f.is_file() for f in files):
-        if not cfg.get("download", True):
+        if not cfg["download"]:
             raise _missing(name, root, "download is disabled (dataset.download=false)")
         _download(name, root)
         source = "download"
@@ -89,7 +89,7 @@ def load_cifar(cfg: Mapping) -> Dataset:
 
     tensors = cached_tensors(folder / (CACHE_NAME if verify else UNVERIFIED_CACHE_NAME), decode, files)
     mean = pixel_mean(tensors["train_x"])  # per pixel and channel, over the full training split
-    shift, flip = int(cfg.get("shift", 3)), bool(cfg.get("flip", True))
+    shift, flip = int(cfg["shift"]), bool(cfg["flip"])
     return Dataset(
         name=name,
         train=Split(tensors["train_x"], tensors["train_y"].long(), mean),

@@ -33,11 +33,11 @@ def load_fashion_mnist(cfg: Mapping) -> Dataset:
     raw = root / "FashionMNIST" / "raw"
     source = "root"
     if not _has_files(raw):
-        system_dir = Path(str(cfg.get("system_dir") or ""))
-        if cfg.get("system_dir") and _has_files(system_dir, suffix=".gz"):
+        system_dir = Path(str(cfg["system_dir"] or ""))
+        if cfg["system_dir"] and _has_files(system_dir, suffix=".gz"):
             _decompress_into(system_dir, raw)
             source = f"system copy ({system_dir})"
-        elif cfg.get("download", True):
+        elif cfg["download"]:
             _download_fashion_mnist(root)
             source = "download"
         else:

@@ -28,7 +28,7 @@ def load_dataset(cfg: Mapping) -> Dataset:
     if name not in LOADERS:
         raise unknown_name("dataset", name, LOADERS)
     dataset = LOADERS[name](cfg)
-    subset = cfg.get("train_subset")
+    subset = cfg["train_subset"]
     if subset is not None:
         if subset > len(dataset.train):
             raise UsageError(

@@ -1,36 +1,37 @@
-"""Models by name. Every model takes its activation from the registry."""
+"""Models by name. Every model takes its activation from the registry.
+
+Nothing here imports torch until a model is built; the config rules are :mod:`.checks`'.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
-from torch import nn
+from mila_bench.models.checks import MODELS, check
 
-from mila_bench.errors import UsageError, unknown_name
-from mila_bench.models.deep_mlp import build_deep_mlp
-from mila_bench.models.mlp import INITIALIZATIONS, build_mlp
-from mila_bench.models.resnet import build_resnet
+if TYPE_CHECKING:
+    from torch import nn
 
-MODELS = ("mlp", "deep_mlp", "resnet")
+__all__ = ["MODELS", "build_model"]
 
 
 def build_model(
     model_cfg: Mapping, make_activation: Callable[[], nn.Module], input_shape: Sequence[int], num_classes: int
 ) -> nn.Module:
-    """Build the model named by ``model_cfg.name``; ``make_activation`` gives a fresh module per use."""
+    """Build the model named by ``model_cfg.name`` (a composed ``model`` group: every key present);
+    ``make_activation`` gives a fresh module per use."""
+    check(model_cfg)
     name = model_cfg["name"]
     if name == "mlp":
-        init = model_cfg.get("initialization", "class")
-        if init not in INITIALIZATIONS:
-            raise UsageError(
-                f"model.initialization={init!r} is not allowed; allowed: {', '.join(INITIALIZATIONS)}"
-            )
-        return build_mlp(init, make_activation, math.prod(input_shape), num_classes)
+        from mila_bench.models.mlp import build_mlp
+
+        return build_mlp(model_cfg["initialization"], make_activation, math.prod(input_shape), num_classes)
     if name == "deep_mlp":
-        return build_deep_mlp(
-            model_cfg.get("depth", 8), model_cfg.get("width", 64), make_activation, math.prod(input_shape), num_classes
-        )
-    if name == "resnet":
-        return build_resnet(model_cfg, make_activation, input_shape[0], num_classes)
-    raise unknown_name("model", name, MODELS)
+        from mila_bench.models.deep_mlp import build_deep_mlp
+
+        return build_deep_mlp(model_cfg["depth"], model_cfg["width"], make_activation, math.prod(input_shape), num_classes)
+    from mila_bench.models.resnet import build_resnet
+
+    return build_resnet(model_cfg, make_activation, input_shape[0], num_classes)

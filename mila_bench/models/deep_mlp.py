@@ -11,14 +11,7 @@ from collections.abc import Callable
 
 from torch import nn
 
-from mila_bench.errors import UsageError
-
-
-def check_sizes(depth: object, width: object) -> None:
-    """Refuse a depth or width that is not an integer >= 1, naming the bad value."""
-    for key, value in (("depth", depth), ("width", width)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise UsageError(f"model.{key}={value!r} is not allowed; expected an integer >= 1")
+from mila_bench.models.checks import check_sizes
 
 
 def build_deep_mlp(

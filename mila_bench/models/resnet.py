@@ -22,20 +22,10 @@ from collections.abc import Callable, Mapping
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mila_bench.errors import UsageError
+from mila_bench.models.checks import DEPTHS, check_depth  # noqa: F401  (DEPTHS: the published depths)
 
-DEPTHS = {1: (20, 32, 44, 56, 110, 164), 2: (20, 56, 110, 164)}
 LAYERS_PER_BLOCK = {1: 6, 2: 9}  # depth = LAYERS_PER_BLOCK * n + 2
 MakeActivation = Callable[[], nn.Module]
-
-
-def check_depth(depth: object, version: object) -> None:
-    """One line naming the valid depths when (depth, version) is not a published architecture."""
-    if isinstance(version, bool) or version not in DEPTHS:
-        raise UsageError(f"model.version={version!r} is not allowed; allowed: 1, 2")
-    if isinstance(depth, bool) or depth not in DEPTHS[version]:
-        valid = ", ".join(map(str, DEPTHS[version]))
-        raise UsageError(f"model.depth={depth!r} is not a ResNet v{version} depth; allowed for v{version}: {valid}")
 
 
 def batch_norm(channels: int) -> nn.BatchNorm2d:
@@ -206,7 +196,7 @@ def _keras_init(module: nn.Module) -> None:
 def build_resnet(model_cfg: Mapping, make_activation: MakeActivation, in_channels: int, num_classes: int) -> ResNet:
     """``model=resnet model.depth=D model.version=V``; a wrong depth lists the valid ones."""
     return ResNet(
-        model_cfg.get("depth", 20), model_cfg.get("version", 1), make_activation, in_channels, num_classes,
-        float(model_cfg.get("kernel_l2", 0.0)),
+        model_cfg["depth"], model_cfg["version"], make_activation, in_channels, num_classes,
+        float(model_cfg["kernel_l2"]),
     )  # fmt: skip
 

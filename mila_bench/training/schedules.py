@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-import torch
-from torch.optim.lr_scheduler import CosineAnnealingLR
-
+from mila_bench.checks import finite, flag
 from mila_bench.errors import UsageError, unknown_name
+
+if TYPE_CHECKING:  # torch loads with a scheduler, not with the config check
+    import torch
+    from torch.optim.lr_scheduler import CosineAnnealingLR
 
 SCHEDULERS = ("none", "recipe", "cosine")
 #: Keras' ``ReduceLROnPlateau(min_delta=1e-4)``: a smaller improvement of the loss does not count.
@@ -78,15 +81,17 @@ class EpochScheduler:
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer, cfg: Mapping, epochs: int) -> None:
+        from torch.optim.lr_scheduler import CosineAnnealingLR
+
         self.optimizer = optimizer
         self.cosine: CosineAnnealingLR | None = None
         if cfg["name"] == "cosine":
-            self.cosine = CosineAnnealingLR(optimizer, T_max=epochs, eta_min=float(cfg.get("min_lr", 0.0)))
+            self.cosine = CosineAnnealingLR(optimizer, T_max=epochs, eta_min=float(cfg["min_lr"]))
             return
         self.milestones, self.factors = list(cfg["milestones"]), [float(f) for f in cfg["factors"]]
         plateau = cfg["plateau"]
         self.plateau = KerasPlateau(float(plateau["factor"]), int(plateau["patience"]), float(plateau["min_lr"]))
-        self.persists = bool(plateau.get("persists", False))
+        self.persists = bool(plateau["persists"])
         self.base = [float(group["lr"]) for group in optimizer.param_groups]
         self.epoch, self.scale = 0, 1.0  # next 0-based epoch; product of the plateau cuts that persist
         self._set_lr()
@@ -135,17 +140,17 @@ def build_scheduler(cfg: Mapping | None, optimizer: torch.optim.Optimizer, epoch
 
 
 def check_scheduler(cfg: Mapping | None) -> None:
-    """One line naming the first bad scheduler value."""
+    """One line naming the first bad scheduler value (torch-free: run at compose time)."""
     if cfg is None:
         return
     name = cfg.get("name")
     if name not in SCHEDULERS:
         raise unknown_name("scheduler", name, SCHEDULERS)
     if name == "cosine":
-        _check_bound("scheduler.min_lr", cfg.get("min_lr", 0.0), minimum=0.0)
+        finite("scheduler.min_lr", cfg["min_lr"], minimum=0.0)
     if name != "recipe":
         return
-    milestones, factors = cfg.get("milestones"), cfg.get("factors")
+    milestones, factors = cfg["milestones"], cfg["factors"]
     if not _is_list(milestones) or not all(_is_int(m) and m >= 0 for m in milestones):
         raise UsageError(f"scheduler.milestones={_show(milestones)} is not allowed; expected a list of integers >= 0")
     if list(milestones) != sorted(milestones):
@@ -155,25 +160,17 @@ def check_scheduler(cfg: Mapping | None) -> None:
             f"scheduler.factors={_show(factors)} is not allowed; expected one factor per milestone ({len(milestones)})"
         )
     for f in factors:
-        _check_bound("scheduler.factors", f, minimum=0.0, exclusive=True)
-    plateau = cfg.get("plateau") or {}
-    factor = plateau.get("factor")
-    _check_bound("scheduler.plateau.factor", factor, minimum=0.0, exclusive=True)
+        finite("scheduler.factors", f, minimum=0.0, exclusive=True)
+    plateau = cfg["plateau"]
+    factor = plateau["factor"]
+    finite("scheduler.plateau.factor", factor, minimum=0.0, exclusive=True)
     if factor >= 1:
         raise UsageError(f"scheduler.plateau.factor={factor!r} is not allowed; expected a number in (0, 1)")
-    patience = plateau.get("patience")
+    patience = plateau["patience"]
     if not _is_int(patience) or patience < 0:
         raise UsageError(f"scheduler.plateau.patience={patience!r} is not allowed; expected an integer >= 0")
-    _check_bound("scheduler.plateau.min_lr", plateau.get("min_lr"), minimum=0.0)
-    if not isinstance(plateau.get("persists", False), bool):
-        raise UsageError(f"scheduler.plateau.persists={plateau.get('persists')!r} is not allowed; expected true or false")
-
-
-def _check_bound(key: str, value: object, minimum: float, exclusive: bool = False) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or (value <= minimum if exclusive else value < minimum):
-        bound = f"> {minimum:g}" if exclusive else f">= {minimum:g}"
-        raise UsageError(f"{key}={value!r} is not allowed; expected a finite number {bound}")
+    finite("scheduler.plateau.min_lr", plateau["min_lr"], minimum=0.0)
+    flag("scheduler.plateau.persists", plateau["persists"])
 
 
 def _is_int(value: object) -> bool:
