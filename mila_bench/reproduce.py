@@ -25,10 +25,7 @@ def reproduce(
     echo: Callable[[str], None] = print,
 ) -> list[str]:
     """Run ``table_name``'s rows × ``seeds`` with the recipe; write and return its Results.md section."""
-    from mila_bench.records import results_md
-    from mila_bench.records import runs
     from mila_bench.config import compose
-    from mila_bench.pipeline import train
 
     tables = published_tables()
     if table_name not in tables:
@@ -60,6 +57,11 @@ def reproduce(
     configs = [(plan, seed, compose([*shared, *plan.overrides, f"seed={seed}"])) for plan in runnable for seed in range(seeds)]
     cfg = configs[0][2]
     section = section_heading(table.name, cfg.trainer.epochs, seeds, only, overrides)
+    # Only now torch, pandas and the records: bad input above is answered without them.
+    from mila_bench.pipeline import train
+    from mila_bench.records import results_md
+    from mila_bench.records import runs
+
     for i, (plan, seed, run_cfg) in enumerate(configs, 1):
         tag = Reproduction(section, table.name, int(cfg.trainer.epochs), seeds, sorted(only), list(overrides), plan.row.label)
         result = train(run_cfg, reproduction=tag)

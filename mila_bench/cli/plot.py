@@ -67,6 +67,15 @@ def _common(out: Path | None, dpi: int) -> Path:
     return output_dir(out)
 
 
+def _check_overrides(overrides: list[str] | None, study: Sequence[str] = ()) -> None:
+    """Compose the training overrides (with the ``study``'s own) before the study, and torch, loads:
+    bad input is one line at once. The study then composes each variant's config (activation, depth)."""
+    from mila_bench.analysis.training import STUDY_DEFAULTS
+    from mila_bench.config import compose
+
+    compose([*STUDY_DEFAULTS, *(overrides or []), *study])
+
+
 def _widths(hidden: list[int] | None) -> list[int]:
     from mila_bench.analysis.choices import at_least
     from mila_bench.analysis.network import DEFAULT_WIDTHS
@@ -212,12 +221,16 @@ def noise_cmd(
 
     def action() -> list[Path]:
         from mila_bench.analysis import choices as ch
-        from mila_bench.analysis import noise
 
         picked = ch.parse_activations(activation)
-        sigmas = ch.finite(sigma or noise.DEFAULT_SIGMAS, "--sigma", minimum=0.0)
+        ch.finite(sigma or [], "--sigma", minimum=0.0)
         n = ch.at_least(seeds, "--seeds", 1)
-        return noise.run(picked, sigmas, n, overrides or [], _common(out, dpi), _progress, dpi)
+        out_dir = _common(out, dpi)
+        _check_overrides(overrides)
+        from mila_bench.analysis import noise
+
+        sigmas = list(sigma or noise.DEFAULT_SIGMAS)
+        return noise.run(picked, sigmas, n, overrides or [], out_dir, _progress, dpi)
 
     _run(debug, action)
 
@@ -240,11 +253,14 @@ def depth_cmd(
 
     def action() -> list[Path]:
         from mila_bench.analysis import choices as ch
-        from mila_bench.analysis import depth as study
 
         picked = ch.parse_activations(activation)
-        depths = [ch.at_least(d, "--depth", 1) for d in (depth or study.DEFAULT_DEPTHS)]
+        given = [ch.at_least(d, "--depth", 1) for d in (depth or [])]
         n, w = ch.at_least(seeds, "--seeds", 1), ch.at_least(width, "--width", 1)
-        return study.run(picked, depths, w, n, overrides or [], _common(out, dpi), _progress, dpi)
+        out_dir = _common(out, dpi)
+        _check_overrides(overrides, ("model=deep_mlp", f"model.width={w}"))  # as depth.depth_overrides
+        from mila_bench.analysis import depth as study
+
+        return study.run(picked, given or list(study.DEFAULT_DEPTHS), w, n, overrides or [], out_dir, _progress, dpi)
 
     _run(debug, action)

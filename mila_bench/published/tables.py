@@ -87,16 +87,22 @@ def published_csv() -> Path:
 
 def published_tables() -> dict[str, Table]:
     """Every published table, in the CSV's order."""
-    import pandas as pd
+    import csv  # the stdlib's reader: `reproduce` answers bad input without loading pandas (or torch)
 
-    frame = pd.read_csv(published_csv())
-    number = lambda v: None if pd.isna(v) else float(v)  # noqa: E731
+    def number(text: str) -> float | None:
+        return float(text) if text.strip() else None
+
+    groups: dict[tuple[str, str, str], list[dict[str, str]]] = {}
+    with open(published_csv(), newline="") as f:
+        for r in csv.DictReader(f):
+            groups.setdefault((r["dataset"], r["model"], r["resnet_version"]), []).append(r)
     tables: dict[str, Table] = {}
-    for (dataset, model, version), group in frame.groupby(["dataset", "model", "resnet_version"], sort=False):
+    for (dataset, model, version), group in groups.items():
         rows = tuple(
-            PublishedRow(r.activation_label, r.activation, number(r.beta), number(r.top1_pct), number(r.top3_pct),
-                         number(r.top5_pct), None if pd.isna(r.loss_pct) else float(r.loss_pct) / 10)
-            for r in group.itertuples()
+            PublishedRow(r["activation_label"], r["activation"], number(r["beta"]), number(r["top1_pct"]),
+                         number(r["top3_pct"]), number(r["top5_pct"]),
+                         None if number(r["loss_pct"]) is None else number(r["loss_pct"]) / 10)
+            for r in group
         )  # fmt: skip
         name = f"{dataset}-{model}-{version}"
         tables[name] = Table(name, dataset, int(model.removeprefix("resnet")), int(version.removeprefix("v")), rows)
