@@ -137,10 +137,15 @@ def validate(cfg: DictConfig) -> None:
     )  # fmt: skip
     for group, check in checks:
         try:
-            check(cfg[group])
+            checked = check(cfg[group])
         except ConfigKeyError as err:  # a key removed with ~KEY: every key the code reads must be there
             key = getattr(err, "full_key", "") or group
             raise UsageError(f"{key} is missing from the composed config; it is needed (see mila-bench train --show-config)") from None
+        if group == "activation" and checked.target is not None:
+            # a selected plugin or custom target: built and probed on a small tensor now (imports torch)
+            from mila_bench.activations.resolve import activation_factory
+
+            activation_factory(cfg.activation)
     integer("seed", cfg.seed, 0)
     if cfg.sweep.objective not in OBJECTIVES:
         raise unknown_name("sweep.objective", cfg.sweep.objective, OBJECTIVES)

@@ -87,16 +87,15 @@ def checked_params(cfg: Mapping) -> tuple[ActivationSpec, dict[str, float], tupl
     return entry, params, learn
 
 
-def check(cfg: Mapping) -> None:
-    """Check an ``activation`` config group; a plugin or custom target is also probed (with torch).
+def check(cfg: Mapping) -> ActivationSpec:
+    """Check an ``activation`` config group; return its entry.
 
-    A built-in's module cannot fail once its parameters are finite numbers, so it is not built here.
+    A built-in is then fully checked: its module cannot fail once its parameters are finite
+    numbers. A plugin or custom target (``entry.target``) still needs its probe, which builds
+    it with torch (``resolve.activation_factory``); the caller runs it, so this module stays below
+    ``resolve``.
     """
-    entry, _, _ = checked_params(cfg)
-    if entry.target is not None:
-        from mila_bench.activations.resolve import activation_factory
-
-        activation_factory(cfg)  # builds and probes the selected target on a small tensor
+    return checked_params(cfg)[0]
 
 
 def label(name: str, entry: ActivationSpec) -> str:
