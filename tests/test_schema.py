@@ -134,3 +134,32 @@ def test_checkpoints_carry_their_version(tmp_path: Path) -> None:
     torch.save({**state, "version": CHECKPOINT_VERSION + 1}, path)
     with pytest.raises(UsageError, match=f"checkpoint version {CHECKPOINT_VERSION + 1}"):
         checkpoints.load(path)
+
+
+def test_old_configs_read_with_the_keys_added_since_so_new_runs_pool_with_them(tmp_path: Path) -> None:
+    """A committed demo run (recorded before optimizer.eps was written into adam.yaml) and a new
+    run of the same settings are one configuration to the report, and resume finds the old one."""
+    from omegaconf import OmegaConf
+
+    from mila_bench.config import compose
+    from mila_bench.records import runs
+    from mila_bench.records.schema import upgrade_config
+    from mila_bench.report.configurations import key
+
+    records, _ = runs.load(ROOT / "results")
+    old = next(r for r in records if r.settings.get("optimizer.name") == "adam")
+    raw = OmegaConf.to_container(OmegaConf.load(old.folder / "config.yaml"))
+    assert "eps" not in raw["optimizer"]  # the committed file stays as it was written
+    assert old.settings["optimizer.eps"] == 1e-8
+    new_cfg = OmegaConf.to_container(compose([]), resolve=True)
+    assert new_cfg["optimizer"]["eps"] == 1e-8 and upgrade_config(raw)["optimizer"] == new_cfg["optimizer"]
+    # The same settings run today, recorded as today's config.yaml: one configuration with the old run.
+    today = dict(upgrade_config(raw), optimizer=new_cfg["optimizer"])
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.yaml").write_text(OmegaConf.to_yaml(today))
+    (tmp_path / "run" / "summary.json").write_text((old.folder / "summary.json").read_text())
+    [new] = runs.load(tmp_path)[0]
+    assert key(new) == key(old)
+    # An explicit eps is never overwritten.
+    assert upgrade_config({"optimizer": {"name": "adam", "eps": 1e-7}})["optimizer"]["eps"] == 1e-7
+    assert upgrade_config({"optimizer": {"name": "sgd"}}) == {"optimizer": {"name": "sgd"}}

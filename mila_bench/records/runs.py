@@ -22,7 +22,7 @@ from pathlib import Path
 from mila_bench.errors import UnreadableRecord, UsageError
 from mila_bench.atomic import atomic_write
 from mila_bench.records.results_md import check_results_file
-from mila_bench.records.schema import EpochMetrics, Summary
+from mila_bench.records.schema import EpochMetrics, Summary, upgrade_config
 
 #: Trainer keys that may differ between a run and its resumption.
 RESUME_IGNORES = ("resume", "progress")
@@ -148,7 +148,7 @@ def find_resumable(results_dir: Path, config: Mapping) -> tuple[Path, str] | Non
     from omegaconf import OmegaConf
 
     def comparable(cfg: Mapping) -> dict:
-        plain = dict(OmegaConf.to_container(OmegaConf.create(dict(cfg)), resolve=True))
+        plain = upgrade_config(dict(OmegaConf.to_container(OmegaConf.create(dict(cfg)), resolve=True)))
         trainer = dict(plain.get("trainer", {}))
         for key in RESUME_IGNORES:
             trainer.pop(key, None)
@@ -206,7 +206,7 @@ def load(results_dir: Path) -> tuple[list[Record], list[str]]:
             continue
         try:
             summary = Summary.from_json(json.loads(path.read_text()))
-            config = OmegaConf.to_container(OmegaConf.load(folder / "config.yaml"))
+            config = upgrade_config(OmegaConf.to_container(OmegaConf.load(folder / "config.yaml")))
             section_name(summary)
         except UnreadableRecord as err:
             skipped.append(f"{folder.name}: unreadable record ({err})")

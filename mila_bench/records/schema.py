@@ -171,6 +171,25 @@ class Summary:
         return cls(**known, extra={k: v for k, v in data.items() if k not in hints})
 
 
+#: Keys that ``configs/`` gained after runs were recorded, by (group, option), with the value the
+#: code used before the key was written out. A recorded ``config.yaml`` without them is read with
+#: them (:func:`upgrade_config`), so its run still compares equal to a new run of the same settings
+#: (the report's configurations, ``trainer.resume``).
+CONFIG_KEYS_ADDED: dict[tuple[str, str], dict[str, object]] = {
+    ("optimizer", "adam"): {"eps": 1e-8},  # torch's Adam default, which build_optimizer used when unset
+}
+
+
+def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A recorded resolved config with the keys added since it was written (see :data:`CONFIG_KEYS_ADDED`)."""
+    upgraded = dict(config)
+    for (group, option), added in CONFIG_KEYS_ADDED.items():
+        node = upgraded.get(group)
+        if isinstance(node, dict) and node.get("name") == option:
+            upgraded[group] = {**node, **{k: v for k, v in added.items() if k not in node}}
+    return upgraded
+
+
 class RngState(TypedDict):
     """Every random state a run draws from (see ``checkpoints.rng_state``)."""
 
