@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import json
-import os
 import platform
 import time
 from collections.abc import Callable, Mapping
@@ -61,6 +60,7 @@ def train(
     from mila_bench.training.engine import Diverged
     from mila_bench.data.load import load_dataset
     from mila_bench.training.engine import select_device
+    from mila_bench.training.run_settings import run_settings
 
     validate(cfg)
     results_dir, markdown = Path(cfg.results.dir), Path(cfg.results.markdown)
@@ -74,71 +74,67 @@ def train(
             "the same config and seed would diverge again, so it is not re-run"
         )
     device = select_device(str(cfg.device))
-    apply_threads(cfg)
+    # Threads, determinism, precision flags and Mila's kernels from cfg alone; restored after the run.
+    with run_settings(cfg) as settings:
+        data = load_dataset(cfg.dataset)
+        data.train, data.test = data.train.to(device), data.test.to(device)
 
-    data = load_dataset(cfg.dataset)
-    data.train, data.test = data.train.to(device), data.test.to(device)
+        act_name = cfg.activation.name
+        act_params = activations.activation_factory(cfg.activation)().params
+        amp, compiled = bool(cfg.trainer.get("amp", False)), cfg.trainer.get("compile", False)
+        resume = None
+        if previous:  # unfinished: continue from its checkpoint, or start again in its folder (epoch 0)
+            run_dir = previous[0]
+            if (run_dir / checkpoints.CHECKPOINT_NAME).exists():
+                resume = checkpoints.load(run_dir / checkpoints.CHECKPOINT_NAME)
+            summary = json.loads((run_dir / "summary.json").read_text())
+            summary["resumed_from_epoch"] = [*summary.get("resumed_from_epoch", []), int(resume["epoch"]) if resume else 0]
+            summary["resumed_environment"] = [
+                *summary.get("resumed_environment", []), environment(device, bool(cfg.trainer.get("deterministic", False)))
+            ]
+            runs.write_summary(run_dir, summary)
+            run_id = run_dir.name
+        else:
+            run_id = runs.new_run_id(data.name, cfg.model.name, act_name, cfg.seed)
+            summary = {
+                "run_id": run_id,
+                "status": "running",
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "dataset": data.name,
+                "data": data.info,
+                "model": cfg.model.name,
+                "initialization": cfg.model.get("initialization"),
+                "model_config": OmegaConf.to_container(cfg.model, resolve=True),
+                "scheduler": OmegaConf.to_container(cfg.scheduler, resolve=True) if cfg.get("scheduler") else None,
+                "amp": "bf16 autocast + channels_last" if amp and device.type == "cuda" else ("off (CPU)" if amp else "off"),
+                "compile": compiled,
+                "deterministic": bool(cfg.trainer.get("deterministic", False)),
+                "activation": act_name,
+                "activation_params": act_params,
+                **_activation_source(cfg.activation),
+                "learnable_beta": bool(cfg.activation.get("learnable_beta", False)),
+                "seed": cfg.seed,
+                "epochs": cfg.trainer.epochs,
+                "device": str(device),
+                "versions": {"torch": torch.__version__, "python": platform.python_version()},
+                "environment": environment(device, bool(cfg.trainer.get("deterministic", False))),
+                **(tags or {}),
+            }
+            run_dir = runs.start_run(results_dir, run_id, OmegaConf.to_yaml(cfg, resolve=True), summary)
 
-    if cfg.trainer.get("deterministic"):
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # what deterministic cuBLAS needs
-        torch.use_deterministic_algorithms(True)
+        def save_checkpoint(state: dict) -> None:
+            runs.write_metrics(run_dir, state["history"])  # first: a checkpoint never runs ahead of its metrics
+            checkpoints.save(run_dir / checkpoints.CHECKPOINT_NAME, state)
 
-    act_name = cfg.activation.name
-    act_params = activations.activation_factory(cfg.activation)().params
-    amp, compiled = bool(cfg.trainer.get("amp", False)), cfg.trainer.get("compile", False)
-    resume = None
-    if previous:  # unfinished: continue from its checkpoint, or start again in its folder (epoch 0)
-        run_dir = previous[0]
-        if (run_dir / checkpoints.CHECKPOINT_NAME).exists():
-            resume = checkpoints.load(run_dir / checkpoints.CHECKPOINT_NAME)
-        summary = json.loads((run_dir / "summary.json").read_text())
-        summary["resumed_from_epoch"] = [*summary.get("resumed_from_epoch", []), int(resume["epoch"]) if resume else 0]
-        summary["resumed_environment"] = [
-            *summary.get("resumed_environment", []), environment(device, bool(cfg.trainer.get("deterministic", False)))
-        ]
-        runs.write_summary(run_dir, summary)
-        run_id = run_dir.name
-    else:
-        run_id = runs.new_run_id(data.name, cfg.model.name, act_name, cfg.seed)
-        summary = {
-            "run_id": run_id,
-            "status": "running",
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "dataset": data.name,
-            "data": data.info,
-            "model": cfg.model.name,
-            "initialization": cfg.model.get("initialization"),
-            "model_config": OmegaConf.to_container(cfg.model, resolve=True),
-            "scheduler": OmegaConf.to_container(cfg.scheduler, resolve=True) if cfg.get("scheduler") else None,
-            "amp": "bf16 autocast + channels_last" if amp and device.type == "cuda" else ("off (CPU)" if amp else "off"),
-            "compile": compiled,
-            "deterministic": bool(cfg.trainer.get("deterministic", False)),
-            "activation": act_name,
-            "activation_params": act_params,
-            **_activation_source(cfg.activation),
-            "learnable_beta": bool(cfg.activation.get("learnable_beta", False)),
-            "seed": cfg.seed,
-            "epochs": cfg.trainer.epochs,
-            "device": str(device),
-            "versions": {"torch": torch.__version__, "python": platform.python_version()},
-            "environment": environment(device, bool(cfg.trainer.get("deterministic", False))),
-            **(tags or {}),
-        }
-        run_dir = runs.start_run(results_dir, run_id, OmegaConf.to_yaml(cfg, resolve=True), summary)
-
-    def save_checkpoint(state: dict) -> None:
-        runs.write_metrics(run_dir, state["history"])  # first: a checkpoint never runs ahead of its metrics
-        checkpoints.save(run_dir / checkpoints.CHECKPOINT_NAME, state)
-
-    try:
-        model, history = fit_model(cfg, data, device, cfg.seed, on_epoch, resume, save_checkpoint)
-    except Diverged as err:
-        summary.update(status="diverged", diverged={"epoch": err.epoch, "step": err.step})
-        runs.write_summary(run_dir, summary)
-        raise RunDiverged(
-            f"run diverged: non-finite training loss at epoch {err.epoch}, step {err.step} "
-            f"(optimizer.lr={cfg.optimizer.lr}); recorded as diverged in {run_dir}, no Results.md row"
-        ) from None
+        try:
+            model, history = fit_model(cfg, data, device, cfg.seed, on_epoch, resume, save_checkpoint)
+        except Diverged as err:
+            summary.update(status="diverged", diverged={"epoch": err.epoch, "step": err.step}, process=settings.record())
+            runs.write_summary(run_dir, summary)
+            raise RunDiverged(
+                f"run diverged: non-finite training loss at epoch {err.epoch}, step {err.step} "
+                f"(optimizer.lr={cfg.optimizer.lr}); recorded as diverged in {run_dir}, no Results.md row"
+            ) from None
 
     summary.update(
         status="completed",
@@ -147,19 +143,11 @@ def train(
         train_seconds=sum(m.seconds for m in history),
         final=history[-1].as_dict(),
         checkpoint_bytes=(run_dir / checkpoints.CHECKPOINT_NAME).stat().st_size,
+        process=settings.record(),
     )
     runs.write_summary(run_dir, summary)
     results_md.append_row(markdown, results_md.section_name(summary), results_md.results_row(summary))
     return RunResult(run_id, run_dir, history, summary, model=model)
-
-
-def apply_threads(cfg: DictConfig) -> None:
-    """Set torch's CPU threads to ``trainer.threads`` when given (parallel sweep jobs share the
-    cores instead of each taking all; the thread count also changes the last bits of results)."""
-    import torch
-
-    if cfg.trainer.get("threads"):
-        torch.set_num_threads(int(cfg.trainer.threads))
 
 
 def recorded_result(run_dir: Path) -> RunResult:
@@ -184,36 +172,40 @@ def fit_model(
     """Build the configured model (with its activation), optimizer and schedule, seeded with
     ``seed``, and train it on ``data``. This is the part of a run that ``train`` records and
     the analysis studies reuse unrecorded; returns (model, per-epoch metrics). ``resume`` and
-    ``on_checkpoint`` pass through to ``engine.fit``."""
-    from mila_bench import activations
-    from mila_bench.training.engine import build_optimizer, fit, seed_everything
-    from mila_bench.models import build_model
-    from mila_bench.training.schedules import build_scheduler
+    ``on_checkpoint`` pass through to ``engine.fit``. Runs in ``cfg``'s run settings
+    (``training.run_settings``): those of the ``train`` that called it, else its own."""
+    from mila_bench.training.run_settings import run_settings
 
-    make_activation = activations.activation_factory(cfg.activation)
-    generator = seed_everything(seed)
-    model = build_model(cfg.model, make_activation, data.input_shape, data.num_classes).to(device)
-    # Models with per-parameter decay (ResNet's Keras-style kernel L2) give their own groups.
-    param_groups = getattr(model, "param_groups", None)
-    params = param_groups(cfg.optimizer.get("weight_decay", 0.0)) if param_groups else model.parameters()
-    optimizer = build_optimizer(cfg.optimizer, params)
-    history = fit(
-        model,
-        data,
-        optimizer,
-        epochs=cfg.trainer.epochs,
-        batch_size=cfg.trainer.batch_size,
-        eval_batch_size=cfg.trainer.eval_batch_size,
-        generator=generator,
-        progress=cfg.trainer.progress,
-        on_epoch=on_epoch,
-        scheduler=build_scheduler(cfg.get("scheduler"), optimizer, cfg.trainer.epochs),
-        amp=bool(cfg.trainer.get("amp", False)),
-        compiled=cfg.trainer.get("compile", False),
-        resume=resume,
-        on_checkpoint=on_checkpoint,
-    )
-    return model, history
+    with run_settings(cfg):  # the calling train's settings, or (analysis studies) its own
+        from mila_bench import activations
+        from mila_bench.training.engine import build_optimizer, fit, seed_everything
+        from mila_bench.models import build_model
+        from mila_bench.training.schedules import build_scheduler
+
+        make_activation = activations.activation_factory(cfg.activation)
+        generator = seed_everything(seed)
+        model = build_model(cfg.model, make_activation, data.input_shape, data.num_classes).to(device)
+        # Models with per-parameter decay (ResNet's Keras-style kernel L2) give their own groups.
+        param_groups = getattr(model, "param_groups", None)
+        params = param_groups(cfg.optimizer.get("weight_decay", 0.0)) if param_groups else model.parameters()
+        optimizer = build_optimizer(cfg.optimizer, params)
+        history = fit(
+            model,
+            data,
+            optimizer,
+            epochs=cfg.trainer.epochs,
+            batch_size=cfg.trainer.batch_size,
+            eval_batch_size=cfg.trainer.eval_batch_size,
+            generator=generator,
+            progress=cfg.trainer.progress,
+            on_epoch=on_epoch,
+            scheduler=build_scheduler(cfg.get("scheduler"), optimizer, cfg.trainer.epochs),
+            amp=bool(cfg.trainer.get("amp", False)),
+            compiled=cfg.trainer.get("compile", False),
+            resume=resume,
+            on_checkpoint=on_checkpoint,
+        )
+        return model, history
 
 
 def environment(device: torch.device, deterministic: bool) -> dict[str, object]:

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from mila_bench.activations import definitions  # noqa: F401  (registers the built-ins)
-from mila_bench.activations.fused_mila import set_impl
+from mila_bench.activations.fused_mila import check_impl
 from mila_bench.activations.plugins import custom_spec, plugin_spec, plugins, probe
 from mila_bench.activations.registry import _REGISTRY, CUSTOM, SETTINGS, ActivationSpec
 from mila_bench.errors import UsageError, unknown_name
@@ -113,8 +113,9 @@ def activation_factory(cfg: Mapping) -> Callable[[], Activation]:
     """Check an ``activation`` config group; return a maker of fresh modules for the model.
 
     ``learnable_beta`` makes β a parameter (one per module) starting at ``beta_init``, or at
-    ``beta`` when no start is given; ``impl`` picks Mila's kernels (see ``fused_mila``). A
-    plugin or custom target is probed first (:func:`probe`).
+    ``beta`` when no start is given. ``impl`` (Mila's kernels, see ``fused_mila``) is only checked
+    here: each run applies its own (``training.run_settings``). A plugin or custom target is
+    probed first (:func:`probe`).
     """
     name = cfg["name"]
     entry = entry_for(cfg)
@@ -126,8 +127,8 @@ def activation_factory(cfg: Mapping) -> Callable[[], Activation]:
         if cfg.get("beta_init") is not None:
             params["beta"] = _finite("beta_init", cfg["beta_init"])
         learn = ("beta",)
-    if "impl" in cfg:
-        set_impl(str(cfg["impl"]))
+    if "impl" in cfg:  # checked here; the run applies it (training.run_settings), so no run sets it for the next
+        check_impl(str(cfg["impl"]))
     target = entry.target if name == CUSTOM else None
     make = lambda: Activation(name, learn=learn, target=target, **params)  # noqa: E731
     if entry.target is not None:
