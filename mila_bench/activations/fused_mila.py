@@ -284,7 +284,8 @@ class FusedMila(torch.autograd.Function):
         ctx.save_for_backward(x)
         # β is a float, or a scalar tensor when learnable: kept on ctx, so x is the one tensor saved.
         ctx.beta = beta
-        ctx.kernels = _current  # backward runs under the forward's state, even after its block ended
+        if not torch.compiler.is_compiling():  # (traced, the plain formulas run: no state is used)
+            ctx.kernels = _current  # backward runs under the forward's state, even after its block ended
         return _run("forward", _current, x, beta)
 
     @staticmethod
@@ -292,7 +293,7 @@ class FusedMila(torch.autograd.Function):
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None]:
         (x,) = ctx.saved_tensors
         want_beta = isinstance(ctx.beta, Tensor) and ctx.needs_input_grad[1]
-        grad_x, grad_beta_elems = _run("backward", ctx.kernels, x, ctx.beta, grad, want_beta)
+        grad_x, grad_beta_elems = _run("backward", getattr(ctx, "kernels", _current), x, ctx.beta, grad, want_beta)
         grad_beta = grad_beta_elems.sum().to(ctx.beta.dtype).reshape(ctx.beta.shape) if want_beta else None
         return (grad_x if ctx.needs_input_grad[0] else None), grad_beta
 
