@@ -31,9 +31,11 @@ def naive_mila(x: torch.Tensor, beta: float = -0.25) -> torch.Tensor:
 
 
 def with_impl(impl: str):
+    state = fused_mila.MilaKernels(impl)  # its backward runs under the same state
+
     def run(x: torch.Tensor) -> torch.Tensor:
-        fused_mila.set_impl(impl)
-        return mila(x, -0.25)
+        with fused_mila.kernels(state):
+            return mila(x, -0.25)
 
     return run
 

@@ -99,26 +99,25 @@ def loss_agreement(overrides: list[str], device: torch.device, steps: int) -> di
 
     cfg = compose([*overrides, "device=cpu"])
     data = load_dataset(cfg.dataset)
-    fused_mila.set_impl("eager")  # the same formulas on both sides (the compiled ones are checked in 'mila')
-    seed_everything(0)
-    reference = build_model(cfg.model, activation_factory(cfg.activation), data.input_shape, data.num_classes)
-    losses = {}
-    for side, dev in (("cpu", torch.device("cpu")), ("device", device)):
-        model = copy.deepcopy(reference).to(dev)
-        groups = getattr(model, "param_groups", None)
-        params = groups(cfg.optimizer.get("weight_decay", 0.0)) if groups else model.parameters()
-        optimizer = build_optimizer(cfg.optimizer, params)
-        split, out = data.train.to(dev), []
-        for step, (images, labels) in enumerate(split.batches(cfg.trainer.batch_size)):
-            if step == steps:
-                break
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(images), labels)
-            loss.backward()
-            optimizer.step()
-            out.append(loss.detach())
-        losses[side] = torch.stack(out).double().cpu()
-    fused_mila.set_impl("auto")
+    with fused_mila.kernels("eager"):  # the same formulas on both sides (the compiled ones are checked in 'mila')
+        seed_everything(0)
+        reference = build_model(cfg.model, activation_factory(cfg.activation), data.input_shape, data.num_classes)
+        losses = {}
+        for side, dev in (("cpu", torch.device("cpu")), ("device", device)):
+            model = copy.deepcopy(reference).to(dev)
+            groups = getattr(model, "param_groups", None)
+            params = groups(cfg.optimizer.get("weight_decay", 0.0)) if groups else model.parameters()
+            optimizer = build_optimizer(cfg.optimizer, params)
+            split, out = data.train.to(dev), []
+            for step, (images, labels) in enumerate(split.batches(cfg.trainer.batch_size)):
+                if step == steps:
+                    break
+                optimizer.zero_grad(set_to_none=True)
+                loss = loss_fn(model(images), labels)
+                loss.backward()
+                optimizer.step()
+                out.append(loss.detach())
+            losses[side] = torch.stack(out).double().cpu()
     rel = ((losses["cpu"] - losses["device"]).abs() / losses["cpu"].abs()).tolist()
     return {
         "steps": len(rel),
@@ -162,8 +161,7 @@ def mila_accuracy(device: torch.device, impl: str, dtype: torch.dtype) -> dict:
     edges = torch.tensor([-1e4, -1e3, -100.0, -30.0, -20.0, -1.0, 0.0, 1e-6, 1.0, 19.5, 20.0, 25.0, 100.0, 1e4])
     x = torch.cat([edges, torch.randn((1 << 17) - len(edges), generator=torch.Generator().manual_seed(0)) * 4])
     worst = {"value_abs": 0.0, "grad_abs": 0.0}
-    fused_mila.set_impl(impl)
-    try:
+    with fused_mila.kernels(impl):
         for beta in (-5.0, -0.25, 0.0, 1.5, 5.0):
             leaf = x.to(device, dtype, copy=True).requires_grad_()
             out = fused_mila.fused_mila(leaf, beta)
@@ -176,8 +174,6 @@ def mila_accuracy(device: torch.device, impl: str, dtype: torch.dtype) -> dict:
                 worst[key] = max(worst[key], float(err.max()))
                 if not torch.isfinite(got).all():
                     worst[key] = float("inf")
-    finally:
-        fused_mila.set_impl("auto")
     tol = 1e-6 if dtype == torch.float32 else 1e-2
     return {**worst, "within_tolerance": max(worst.values()) <= tol, "tolerance": f"|err| <= {tol:g} + {tol:g}*|ref|"}
 
@@ -197,15 +193,16 @@ def mila(sizes: dict, device: torch.device, with_compile: bool) -> dict:
         grad = torch.randn(size, device=device)
 
         def with_impl(impl: str) -> Callable:
+            state = fused_mila.MilaKernels(impl)  # its backward runs under the same state
+
             def run(v: torch.Tensor) -> torch.Tensor:
-                fused_mila.set_impl(impl)
-                return mila_fn(v, -0.25)
+                with fused_mila.kernels(state):
+                    return mila_fn(v, -0.25)
 
             return run
 
         fns = {**{impl: with_impl(impl) for impl in impls}, "F.mish": F.mish, "F.silu": F.silu}
         ms = {name: 1e3 * seconds for name, seconds in time_fwd_bwd(fns, x, grad, sizes["repeats"]).items()}
-        fused_mila.set_impl("auto")
         result["speed"][f"{size:.0e}"] = {
             "ms": ms,
             **{f"{impl}/{ref}": ms[impl] / ms[ref] for impl in impls for ref in ("F.mish", "F.silu")},

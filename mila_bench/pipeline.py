@@ -7,13 +7,11 @@ read it as resolved (every key has its default in ``configs/``).
 
 from __future__ import annotations
 
-import os
 import platform
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -22,6 +20,7 @@ if TYPE_CHECKING:
     import torch
 
     from mila_bench.data.splits import Dataset
+    from mila_bench.training.run_settings import RunSettings
 
 from mila_bench.errors import RunDiverged, RunInterrupted
 from mila_bench.records.schema import Checkpoint, Divergence, EpochMetrics, Environment, Reproduction, Summary, Versions
@@ -77,14 +76,16 @@ def train(
     plan = resolve(cfg)
     if plan.completed is not None:
         return recorded_result(plan.completed)
-    # The run's process-wide settings hold for data loading and fit. The run-settings context
-    # manager (threads, determinism, Mila kernel choice, restored afterwards) replaces
-    # `process_settings` here; what it yields is recorded as summary.process.
-    with process_settings(cfg) as process:
+    from mila_bench.training.run_settings import run_settings
+
+    # Threads, determinism, precision flags and Mila's kernels from cfg alone, for data loading and
+    # fit; restored when the run ends. What the run set and which kernels ran go into summary.process.
+    with run_settings(cfg) as settings:
         data = load_data(cfg, plan.device)
-        run = open_record(cfg, plan, data, reproduction, process)
-        model, history = fit_run(cfg, data, run, on_epoch)
-    return finish(plan, run, model, history)
+        run = open_record(cfg, plan, data, reproduction, settings.record())
+        model, history = fit_run(cfg, data, run, on_epoch, settings)
+        process = settings.record()
+    return finish(plan, run, model, history, process)
 
 
 def resolve(cfg: DictConfig) -> Resolved:
@@ -110,19 +111,6 @@ def resolve(cfg: DictConfig) -> Resolved:
             "the same config and seed would diverge again, so it is not re-run"
         )
     return replace(plan, unfinished=previous[0] if previous else None, device=select_device(str(cfg.device)))
-
-
-@contextmanager
-def process_settings(cfg: DictConfig) -> Iterator[dict[str, Any] | None]:
-    """Threads and determinism for this run (placeholder for the run-settings context manager:
-    like before it, it sets them and does not restore them, and records nothing: yields None)."""
-    import torch
-
-    apply_threads(cfg)
-    if cfg.trainer.deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # what deterministic cuBLAS needs
-        torch.use_deterministic_algorithms(True)
-    yield None
 
 
 def load_data(cfg: DictConfig, device: torch.device) -> Dataset:
@@ -198,7 +186,7 @@ def new_summary(
 
 
 def fit_run(
-    cfg: DictConfig, data: Dataset, run: OpenRun, on_epoch: Callable[[EpochMetrics], None] | None
+    cfg: DictConfig, data: Dataset, run: OpenRun, on_epoch: Callable[[EpochMetrics], None] | None, settings: RunSettings
 ) -> tuple[torch.nn.Module, list[EpochMetrics]]:
     """Train the opened run, recording its metrics and a checkpoint after every epoch.
 
@@ -215,7 +203,9 @@ def fit_run(
     try:
         return fit_model(cfg, data, data.train.labels.device, cfg.seed, on_epoch, run.resume, save_checkpoint)
     except Diverged as err:
-        run.summary = replace(run.summary, status="diverged", diverged=Divergence(err.epoch, err.step))
+        run.summary = replace(
+            run.summary, status="diverged", diverged=Divergence(err.epoch, err.step), process=settings.record()
+        )
         runs.write_summary(run.run_dir, run.summary)
         raise RunDiverged(
             f"run diverged: non-finite training loss at epoch {err.epoch}, step {err.step} "
@@ -226,8 +216,11 @@ def fit_run(
         raise RunInterrupted(run.run_dir, run.checkpoint if kept else None, int(kept or 0)) from None
 
 
-def finish(plan: Resolved, run: OpenRun, model: torch.nn.Module, history: list[EpochMetrics]) -> RunResult:
-    """Complete the summary (learned values, size, time, final metrics) and append the Results.md row."""
+def finish(
+    plan: Resolved, run: OpenRun, model: torch.nn.Module, history: list[EpochMetrics], process: dict[str, object]
+) -> RunResult:
+    """Complete the summary (learned values, size, time, final metrics, the kernels that ran) and
+    append the Results.md row."""
     from mila_bench import activations
     from mila_bench.records import results_md, runs
 
@@ -239,19 +232,11 @@ def finish(plan: Resolved, run: OpenRun, model: torch.nn.Module, history: list[E
         train_seconds=sum(m.seconds for m in history),
         final=history[-1],
         checkpoint_bytes=run.checkpoint.stat().st_size,
+        process=process,
     )
     runs.write_summary(run.run_dir, summary)
     results_md.append_row(plan.markdown, results_md.section_name(summary), results_md.results_row(summary))
     return RunResult(summary.run_id, run.run_dir, history, summary, model=model)
-
-
-def apply_threads(cfg: DictConfig) -> None:
-    """Set torch's CPU threads to ``trainer.threads`` when given (parallel sweep jobs share the
-    cores instead of each taking all; the thread count also changes the last bits of results)."""
-    import torch
-
-    if cfg.trainer.threads:
-        torch.set_num_threads(int(cfg.trainer.threads))
 
 
 def recorded_result(run_dir: Path) -> RunResult:
@@ -274,7 +259,23 @@ def fit_model(
     """Build the configured model (with its activation), optimizer and schedule, seeded with
     ``seed``, and train it on ``data``. This is the part of a run that ``train`` records and
     the analysis studies reuse unrecorded; returns (model, per-epoch metrics). ``resume`` and
-    ``on_checkpoint`` pass through to ``engine.fit``."""
+    ``on_checkpoint`` pass through to ``engine.fit``. Runs in ``cfg``'s run settings
+    (``training.run_settings``): those of the ``train`` that called it, else its own."""
+    from mila_bench.training.run_settings import run_settings
+
+    with run_settings(cfg):  # the calling train's settings, or (analysis studies) their own
+        return _fit_model(cfg, data, device, seed, on_epoch, resume, on_checkpoint)
+
+
+def _fit_model(
+    cfg: DictConfig,
+    data: Dataset,
+    device: torch.device,
+    seed: int,
+    on_epoch: Callable[[EpochMetrics], None] | None,
+    resume: dict | None,
+    on_checkpoint: Callable[[dict], None] | None,
+) -> tuple[torch.nn.Module, list[EpochMetrics]]:
     from mila_bench import activations
     from mila_bench.training.engine import build_optimizer, fit, seed_everything
     from mila_bench.models import build_model

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -12,9 +14,9 @@ from mila_bench.activations import Activation, activation_factory, mish
 
 @pytest.fixture
 def impl():
-    """Switch kernels for one test, restoring 'auto' after."""
-    yield fused_mila.set_impl
-    fused_mila.set_impl("auto")
+    """``impl(name)``: a fresh kernel state of that impl for the rest of the test; the previous one after."""
+    with ExitStack() as stack:
+        yield lambda name: stack.enter_context(fused_mila.kernels(name))
 
 
 def reference(x: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -117,19 +119,57 @@ def test_half_precision_on_cpu(impl, dtype: torch.dtype) -> None:
 def test_auto_compiles_only_after_enough_work(impl, monkeypatch) -> None:
     calls = []
     monkeypatch.setattr(fused_mila, "_compiled", {})
-    monkeypatch.setattr(fused_mila, "_eager_elements", 0)
     monkeypatch.setattr(fused_mila, "COMPILE_AFTER_ELEMENTS", 3 * 70_000)
     monkeypatch.setattr(fused_mila, "_compiled_kernel", lambda kind: calls.append(kind) or getattr(fused_mila, f"_{kind}"))
-    impl("auto")
+    state = impl("auto")
     small, large = torch.randn(100), torch.randn(70_000)
     for _ in range(10):
         fused_mila.fused_mila(small, 0.5)
     assert calls == []  # small tensors never count
     fused_mila.fused_mila(large, 0.5)
     fused_mila.fused_mila(large, 0.5)
-    assert calls == []
+    assert calls == [] and state.used == ["eager"]
+    state.where = (2, 7)
     fused_mila.fused_mila(large, 0.5)  # the third large call crosses the threshold
     assert calls == ["forward"]
+    assert state.record() == {"impl": "auto", "kernels": ["eager", "compiled"], "compile_after_elements": 210_000,
+                              "switched_to_compiled": {"elements": 210_000, "epoch": 2, "step": 7}}  # fmt: skip
+
+
+def test_auto_counts_per_state_and_a_restored_state_switches_at_the_same_call(impl, monkeypatch) -> None:
+    """The switch is a function of one run's own work: a fresh state starts from zero whatever ran
+    before it, and a state restored from a checkpoint continues where it was saved."""
+    calls = []
+    monkeypatch.setattr(fused_mila, "_compiled_kernel", lambda kind: calls.append(kind) or getattr(fused_mila, f"_{kind}"))
+    large = torch.randn(70_000)
+    first = impl(fused_mila.MilaKernels("auto", after_elements=3 * 70_000))
+    for _ in range(3):
+        fused_mila.fused_mila(large, 0.5)
+    assert calls == ["forward"] and first.switched is not None
+    calls.clear()
+    second = impl("auto")  # the next run in this process: fresh, so eager again, however much ran before
+    second.after_elements = 3 * 70_000
+    fused_mila.fused_mila(large, 0.5)
+    assert calls == [] and second.elements == 70_000
+    saved = second.state_dict()
+    resumed = impl(fused_mila.MilaKernels("auto"))  # a new process: its own default threshold ...
+    resumed.load_state_dict(saved)  # ... replaced by the checkpoint's, with the work done so far
+    fused_mila.fused_mila(large, 0.5)
+    assert calls == []
+    fused_mila.fused_mila(large, 0.5)  # the third large call of that run, as uninterrupted
+    assert calls == ["forward"] and resumed.switched == {"elements": 210_000, "epoch": 0, "step": 0}
+
+
+def test_backward_uses_the_kernels_of_its_forward(monkeypatch) -> None:
+    """A block may end before backward() (benchmarks time forward+backward of a function that picks its impl)."""
+    calls = []
+    monkeypatch.setattr(fused_mila, "_compiled_kernel", lambda kind: calls.append(kind) or getattr(fused_mila, f"_{kind}"))
+    x = torch.randn(1000, requires_grad=True)
+    with fused_mila.kernels("compiled") as state:
+        out = fused_mila.fused_mila(x, 0.5)
+    assert fused_mila.current() is not state
+    out.sum().backward()
+    assert calls == ["forward", "backward"]
 
 
 def test_auto_falls_back_to_eager_when_compiling_fails(impl, monkeypatch) -> None:
@@ -138,11 +178,10 @@ def test_auto_falls_back_to_eager_when_compiling_fails(impl, monkeypatch) -> Non
 
     monkeypatch.setattr(fused_mila, "_compiled_kernel", lambda kind: broken)
     monkeypatch.setattr(fused_mila, "_compile_failed", False)
-    monkeypatch.setattr(fused_mila, "_eager_elements", 10**12)
-    impl("auto")
+    state = impl(fused_mila.MilaKernels("auto", after_elements=0))
     x = torch.randn(1 << 17)
     torch.testing.assert_close(fused_mila.fused_mila(x, 0.0), F.mish(x), rtol=1e-6, atol=1e-7)
-    assert fused_mila._compile_failed
+    assert fused_mila._compile_failed and state.record()["compile_failed"] and state.used == ["eager"]
     impl("compiled")
     with pytest.raises(RuntimeError, match="no C\\+\\+ compiler"):
         fused_mila.fused_mila(x, 0.0)

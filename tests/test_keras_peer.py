@@ -103,7 +103,7 @@ def calibrate_statistics(pairs: list[tuple[object, nn.Module]], ours: ResNet, im
 @pytest.fixture(autouse=True)
 def eager_mila(monkeypatch: pytest.MonkeyPatch) -> None:
     """Mila's eager kernel: no compile in this test, whatever ran before in the process."""
-    monkeypatch.setattr(fused_mila, "_impl", "eager")
+    monkeypatch.setattr(fused_mila, "_current", fused_mila.MilaKernels("eager"))
 
 
 def outputs(version: int, depth: int, classes: int = 10):

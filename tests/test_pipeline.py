@@ -129,17 +129,21 @@ def test_trainer_threads_is_the_runs_torch_thread_count(
 
 
 def test_trainer_threads_applies_to_the_training_studies(
-    tmp_path: Path, fashion_root: Path, threads_restored: int
+    tmp_path: Path, fashion_root: Path, threads_restored: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from mila_bench.analysis import depth
     from mila_bench.analysis.choices import parse_activations
+    from mila_bench.training import engine
 
     wanted = 1 if threads_restored > 1 else 2
     seen: list[int] = []
+    fit = engine.fit
+    monkeypatch.setattr(engine, "fit", lambda *a, **k: seen.append(torch.get_num_threads()) or fit(*a, **k))
     overrides = [f"dataset.root={fashion_root}", "dataset.train_subset=300", "trainer.epochs=1", "device=cpu",
                  f"trainer.threads={wanted}"]  # fmt: skip
-    depth.run(parse_activations(["relu"]), [1], 16, 1, overrides, tmp_path, lambda _: seen.append(torch.get_num_threads()))
-    assert seen == [wanted]
+    depth.run(parse_activations(["relu"]), [1], 16, 1, overrides, tmp_path, lambda _: None)
+    assert seen == [wanted]  # while the study's model trained
+    assert torch.get_num_threads() == threads_restored  # and given back after: a study leaks nothing either
 
 
 def test_a_run_learns(tmp_path: Path, fashion_root: Path) -> None:

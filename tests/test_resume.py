@@ -10,6 +10,9 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+import torch
+
 from conftest import run_cli
 
 COMMON = ["dataset.train_subset=20000", "trainer.epochs=4", "device=cpu", "seed=1", "trainer.progress=false"]
@@ -20,6 +23,12 @@ def metrics_without_seconds(run_dir: Path) -> list[list[str]]:
     header = lines[0].split(",")
     keep = [i for i, name in enumerate(header) if name != "seconds"]
     return [[line.split(",")[i] for i in keep] for line in lines]
+
+
+def checkpoint_epoch(run_dir: Path) -> int:
+    """The epoch a killed run resumes after: its checkpoint's. (metrics.csv is written just before the
+    checkpoint, so a kill between the two leaves it one epoch ahead; resuming rewrites it.)"""
+    return int(torch.load(run_dir / "checkpoint.pt", weights_only=True)["epoch"])
 
 
 def train_then_kill(args: list[str], work: Path, pattern: str, poll: float) -> None:
@@ -44,7 +53,7 @@ def test_sigkill_then_resume_gives_the_same_metrics_bitwise(tmp_path: Path, fash
     [run_dir] = list((work / "results").iterdir())
     interrupted = json.loads((run_dir / "summary.json").read_text())
     assert interrupted["status"] == "running"
-    done_before_kill = len(metrics_without_seconds(run_dir)) - 1
+    done_before_kill = checkpoint_epoch(run_dir)
     assert 1 <= done_before_kill < 4, "the kill should land before the run finished"
     assert not (work / "Results.md").exists()  # the row is written once, at completion
 
@@ -126,16 +135,57 @@ def test_divergence_is_recorded_apart_and_gets_no_row(tmp_path: Path, fashion_ro
     assert not (tmp_path / "Results.md").exists()
 
 
-def test_deterministic_switch_is_applied_and_recorded(tmp_path: Path, fashion_root: Path) -> None:
+def test_deterministic_switch_is_applied_during_the_run_recorded_and_undone_after(tmp_path: Path, fashion_root: Path) -> None:
     code = (
         "import sys, torch\n"
         "from mila_bench.config import compose\n"
         "from mila_bench.pipeline import train\n"
-        "r = train(compose(sys.argv[1:]))\n"
-        "print(torch.are_deterministic_algorithms_enabled(), r.summary.deterministic)\n"
+        "during = []\n"
+        "r = train(compose(sys.argv[1:]), on_epoch=lambda m: during.append(torch.are_deterministic_algorithms_enabled()))\n"
+        "print(during[0], r.summary.deterministic, r.summary.process['deterministic'], torch.are_deterministic_algorithms_enabled())\n"
     )
     args = ["dataset.train_subset=300", "trainer.epochs=1", f"dataset.root={fashion_root}", "device=cpu", "trainer.progress=false"]
     on = subprocess.run([sys.executable, "-c", code, *args, "trainer.deterministic=true"], cwd=tmp_path, capture_output=True, text=True)
     off = subprocess.run([sys.executable, "-c", code, *args], cwd=tmp_path, capture_output=True, text=True)
-    assert on.stdout.split() == ["True", "True"], on.stderr
-    assert off.stdout.split() == ["False", "False"], off.stderr
+    assert on.stdout.split() == ["True", "True", "True", "False"], on.stderr
+    assert off.stdout.split() == ["False", "False", "False", "False"], off.stderr
+
+
+@pytest.fixture(scope="module")
+def cifar_160(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """CIFAR-10 in its real format, 160 training images: 5 steps of batch 32 per epoch."""
+    from cifar_files import write_cifar10
+
+    return write_cifar10(tmp_path_factory.mktemp("cifar_160"), train=160, test=32)
+
+
+@pytest.mark.parametrize("activation", ["mila", "relu"])
+def test_resnet_sigkill_then_resume_gives_the_same_metrics_bitwise(
+    activation: str, tmp_path: Path, cifar_160: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ResNet-20 v1 (the recipe's model, schedule and augmentation). With Mila's auto kernels
+    switching to compiled in epoch 1's third step (12.06M elements a step), the resumed run must
+    use them from its first step, as the uninterrupted one does."""
+    monkeypatch.setenv("MILA_BENCH_COMPILE_AFTER_ELEMENTS", "30000000")
+    args = ["experiment=cifar10_resnet20_v1", f"activation={activation}", "trainer.epochs=2", "seed=3",
+            f"dataset.root={cifar_160}", "dataset.verify=false", "trainer.threads=1", "trainer.progress=false", "device=cpu"]  # fmt: skip
+    reference = run_cli(["train", *args], tmp_path)
+    assert reference.returncode == 0, reference.stderr
+    [ref_dir] = list((tmp_path / "results").iterdir())
+
+    work = tmp_path / "work"
+    work.mkdir()
+    train_then_kill(args, work, "results/*/checkpoint.pt", poll=0.02)
+    [run_dir] = list((work / "results").iterdir())
+    assert checkpoint_epoch(run_dir) == 1, "the kill should land during epoch 2"
+    resumed = run_cli(["train", *args, "trainer.resume=true"], work)
+    assert resumed.returncode == 0, resumed.stderr
+    assert metrics_without_seconds(run_dir) == metrics_without_seconds(ref_dir)
+    summary, ref_summary = (json.loads((d / "summary.json").read_text()) for d in (run_dir, ref_dir))
+    assert summary["resumed_from_epoch"] == [1]
+    assert summary["process"]["mila_kernels"] == ref_summary["process"]["mila_kernels"]
+    if activation == "mila":
+        switched = ref_summary["process"]["mila_kernels"]["switched_to_compiled"]
+        assert (switched["epoch"], switched["step"]) == (1, 3) and switched["elements"] >= 30_000_000
+    else:
+        assert ref_summary["process"]["mila_kernels"]["kernels"] == []

@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor
@@ -38,21 +39,108 @@ from mila_bench.activations.registry import IMPLS  # the kernels' names; a confi
 
 CLAMP = 20.0
 #: With impl=auto, only tensors this large count towards compiling, and compilation starts once
-#: that many elements went through the eager kernels: about where a compile (a few seconds,
-#: tens on a cold cache) is paid back by the faster kernels on CPU.
+#: a run has put that many elements through the eager kernels: about where a compile (a few
+#: seconds, tens on a cold cache) is paid back by the faster kernels on CPU.
 COMPILE_MIN_NUMEL = int(os.environ.get("MILA_BENCH_COMPILE_MIN_NUMEL", 1 << 16))
 COMPILE_AFTER_ELEMENTS = int(float(os.environ.get("MILA_BENCH_COMPILE_AFTER_ELEMENTS", 5e8)))
-_impl = os.environ.get("MILA_BENCH_MILA_IMPL", "auto")
 
 
-def set_impl(impl: str) -> None:
-    """Choose the kernels: ``auto`` (compiled once it pays off, when possible), ``compiled``, ``eager``."""
-    global _impl
+def check_impl(impl: str) -> str:
+    """``impl`` if it is one of :data:`IMPLS`; else one clear error naming the allowed ones."""
     if impl not in IMPLS:
         from mila_bench.errors import UsageError
 
         raise UsageError(f"activation.impl={impl!r} is not allowed; allowed: {', '.join(IMPLS)}")
-    _impl = impl
+    return impl
+
+
+class MilaKernels:
+    """Which kernels Mila runs, and (``auto``) the large-tensor work done so far: the state of ONE run.
+
+    The numbers a run produces depend on where ``auto`` switches from the eager to the compiled
+    kernels, so that switch must be a function of the run alone: every run starts a fresh
+    state (see ``training.run_settings``), the engine saves it in each checkpoint and a resumed
+    run restores it, so the switch lands on the same step as in the uninterrupted run. ``where``
+    is the (epoch, step) the engine is at, kept only to record where the switch happened.
+    """
+
+    def __init__(self, impl: str = "auto", after_elements: int | None = None) -> None:
+        self.impl = check_impl(impl)
+        self.after_elements = COMPILE_AFTER_ELEMENTS if after_elements is None else int(after_elements)
+        self.elements = 0  # large-tensor elements through the eager kernels so far (auto)
+        self.switched: dict[str, int] | None = None  # where auto switched to the compiled kernels
+        self.used: list[str] = []  # the kernels that ran, in order of first use
+        self.compile_failed = False
+        self.where: tuple[int, int] | None = None
+
+    def use_compiled(self, x: Tensor) -> bool:
+        """Compiled kernels when forced, or (auto) once this run has done enough large-tensor work
+        that compiling pays back: a short run never compiles, a long one compiles early on."""
+        if self.impl == "eager" or torch.compiler.is_compiling():  # inside a compiled model Inductor fuses anyway
+            return False
+        if self.impl == "compiled":
+            return True
+        if _compile_failed or x.numel() < COMPILE_MIN_NUMEL:
+            return False
+        if self.switched is not None:
+            return True
+        self.elements += x.numel()
+        if self.elements < self.after_elements:
+            return False
+        epoch, step = self.where or (0, 0)
+        self.switched = {"elements": self.elements, "epoch": epoch, "step": step}
+        return True
+
+    def ran(self, kernel: str) -> None:
+        if kernel not in self.used:
+            self.used.append(kernel)
+
+    def state_dict(self) -> dict[str, object]:
+        """What a checkpoint keeps (plain data, loadable with ``weights_only=True``)."""
+        return {"impl": self.impl, "after_elements": self.after_elements, "elements": self.elements,
+                "switched": self.switched, "used": list(self.used), "compile_failed": self.compile_failed}  # fmt: skip
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from a checkpoint's state: its threshold too, so the switch lands where it would have."""
+        self.impl = check_impl(str(state["impl"]))
+        self.after_elements, self.elements = int(state["after_elements"]), int(state["elements"])
+        self.switched = dict(state["switched"]) if state["switched"] is not None else None
+        self.used, self.compile_failed = list(state["used"]), bool(state["compile_failed"])
+
+    def record(self) -> dict[str, object]:
+        """For summary.json: the impl, the kernels that ran and, for auto, where it switched."""
+        out: dict[str, object] = {"impl": self.impl, "kernels": list(self.used)}
+        if self.impl == "auto":
+            out["compile_after_elements"] = self.after_elements
+            out["switched_to_compiled"] = self.switched
+        if self.compile_failed:
+            out["compile_failed"] = True
+        return out
+
+
+#: The state Mila's kernels use now: a run's own while it runs (:func:`kernels`); outside any
+#: run, this process-wide one (MILA_BENCH_MILA_IMPL, default auto) for direct calls.
+_current = MilaKernels(os.environ.get("MILA_BENCH_MILA_IMPL", "auto"))
+
+
+def current() -> MilaKernels:
+    """The kernel state Mila uses now."""
+    return _current
+
+
+@contextmanager
+def kernels(state: str | MilaKernels) -> Iterator[MilaKernels]:
+    """Use ``state`` (or a fresh state for impl ``state``) inside the block; the previous one after.
+
+    Mila's backward uses the state of its forward, so a block may end before ``backward()``.
+    """
+    global _current
+    new = state if isinstance(state, MilaKernels) else MilaKernels(state)
+    previous, _current = _current, new
+    try:
+        yield new
+    finally:
+        _current = previous
 
 
 def _compute_dtype(x: Tensor) -> Tensor:
@@ -146,30 +234,15 @@ def _eager_backward(x: Tensor, beta: float | Tensor, grad: Tensor, want_beta: bo
     return out.view(x.shape), grad_beta
 
 
+#: Process-wide and harmless to share: the compiled functions (code, not numbers) and whether
+#: this machine can compile at all (if not, every run falls back to the same eager kernels).
 _compiled: dict[str, Callable] = {}
 _compile_failed = False
-_eager_elements = 0
-
-
-def _use_compiled(x: Tensor) -> bool:
-    """Compiled kernels when forced, or (auto) once enough large-tensor work has gone by that
-    compiling pays back: a short run never compiles, a long one compiles early on."""
-    global _eager_elements
-    if _impl == "eager" or torch.compiler.is_compiling():  # inside a compiled model Inductor fuses anyway
-        return False
-    if _impl == "compiled":
-        return True
-    if _compile_failed or x.numel() < COMPILE_MIN_NUMEL:
-        return False
-    if _compiled:
-        return True
-    _eager_elements += x.numel()
-    return _eager_elements >= COMPILE_AFTER_ELEMENTS
 
 
 def would_compile(x: Tensor) -> bool:
     """Whether ``x`` would go through the compiled kernels (so callers can pick a faster path)."""
-    return _use_compiled(x)
+    return _current.use_compiled(x)
 
 
 def _compiled_kernel(kind: str) -> Callable:
@@ -180,8 +253,8 @@ def _compiled_kernel(kind: str) -> Callable:
     return _compiled[kind]
 
 
-def _run(kind: str, x: Tensor, *args: float | bool | Tensor):
-    """Run the compiled kernel when worth it; fall back to the eager one if compiling fails.
+def _run(kind: str, state: MilaKernels, x: Tensor, *args: float | bool | Tensor):
+    """Run the compiled kernel when ``state`` says so; fall back to the eager one if compiling fails.
 
     Inside a model being compiled the plain formulas are traced (Inductor fuses them).
     """
@@ -189,15 +262,19 @@ def _run(kind: str, x: Tensor, *args: float | bool | Tensor):
     if torch.compiler.is_compiling():
         return (_forward if kind == "forward" else _backward)(x, *args)
     eager = _eager_forward if kind == "forward" else _eager_backward
-    if not _use_compiled(x):
+    if not state.use_compiled(x):
+        state.ran("eager")
         return eager(x, *args)
     try:
-        return _compiled_kernel(kind)(x, *args)
+        out = _compiled_kernel(kind)(x, *args)
     except Exception:  # no C++ compiler, unsupported platform, ...: stay correct, just slower
-        if _impl == "compiled":
+        if state.impl == "compiled":
             raise
-        _compile_failed = True
+        _compile_failed = state.compile_failed = True
+        state.ran("eager")
         return eager(x, *args)
+    state.ran("compiled")
+    return out
 
 
 class FusedMila(torch.autograd.Function):
@@ -208,14 +285,16 @@ class FusedMila(torch.autograd.Function):
         ctx.save_for_backward(x)
         # β is a float, or a scalar tensor when learnable: kept on ctx, so x is the one tensor saved.
         ctx.beta = beta
-        return _run("forward", x, beta)
+        if not torch.compiler.is_compiling():  # (traced, the plain formulas run: no state is used)
+            ctx.kernels = _current  # backward runs under the forward's state, even after its block ended
+        return _run("forward", _current, x, beta)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None]:
         (x,) = ctx.saved_tensors
         want_beta = isinstance(ctx.beta, Tensor) and ctx.needs_input_grad[1]
-        grad_x, grad_beta_elems = _run("backward", x, ctx.beta, grad, want_beta)
+        grad_x, grad_beta_elems = _run("backward", getattr(ctx, "kernels", _current), x, ctx.beta, grad, want_beta)
         grad_beta = grad_beta_elems.sum().to(ctx.beta.dtype).reshape(ctx.beta.shape) if want_beta else None
         return (grad_x if ctx.needs_input_grad[0] else None), grad_beta
 

@@ -10,7 +10,6 @@ import torch
 from torch import Tensor, nn
 
 from mila_bench.activations.catalog import checked_params, label, resolve_params, spec
-from mila_bench.activations.fused_mila import set_impl
 from mila_bench.activations.plugins import custom_spec, probe
 from mila_bench.activations.registry import CUSTOM
 from mila_bench.errors import UsageError
@@ -64,13 +63,12 @@ def activation_factory(cfg: Mapping) -> Callable[[], Activation]:
     """Check an ``activation`` config group; return a maker of fresh modules for the model.
 
     ``learnable_beta`` makes β a parameter (one per module) starting at ``beta_init``, or at
-    ``beta`` when no start is given; ``impl`` picks Mila's kernels (see ``fused_mila``). A
-    plugin or custom target is probed first (:func:`probe`).
+    ``beta`` when no start is given. ``impl`` (Mila's kernels, see ``fused_mila``) is only checked
+    here: each run applies its own (``training.run_settings``). A plugin or custom target is
+    probed first (:func:`probe`).
     """
     name = cfg["name"]
-    entry, params, learn = checked_params(cfg)
-    if "impl" in cfg:
-        set_impl(str(cfg["impl"]))
+    entry, params, learn = checked_params(cfg)  # impl is checked there; each run applies it (training.run_settings)
     target = entry.target if name == CUSTOM else None
     make = lambda: Activation(name, learn=learn, target=target, **params)  # noqa: E731
     if entry.target is not None:

@@ -43,14 +43,12 @@ def prepare(variants: Iterable[Variant], overrides: Sequence[str]) -> Study:
     from mila_bench.config import compose
     from mila_bench.data.load import load_dataset
     from mila_bench.training.engine import select_device
-    from mila_bench.pipeline import apply_threads
 
     configs = {
         (choice.label, tuple(extra)): compose([*STUDY_DEFAULTS, *overrides, *extra, *choice.overrides()])
         for choice, extra in variants
     }
     first = next(iter(configs.values()))
-    apply_threads(first)  # trainer.threads applies to the studies as to `train`
     device = select_device(str(first.device))
     data = load_dataset(first.dataset)
     data.train, data.test = data.train.to(device), data.test.to(device)
@@ -59,7 +57,8 @@ def prepare(variants: Iterable[Variant], overrides: Sequence[str]) -> Study:
 
 def train_one(study: Study, choice: ActivationChoice, seed: int, extra: Sequence[str] = ()):
     """Train ``choice``'s model (variant ``extra``) under ``seed`` exactly as ``pipeline.train``
-    does (same ``fit_model``), without recording it; return the model."""
+    does (same ``fit_model``, so in its own run settings: ``trainer.threads``, determinism,
+    a fresh Mila kernel state, all restored after), without recording it; return the model."""
     from mila_bench.pipeline import fit_model
 
     model, _ = fit_model(study.config(choice, extra), study.data, study.device, seed)

@@ -1,8 +1,11 @@
 """Per-epoch checkpoints: everything needed to continue a run bit for bit.
 
-A checkpoint holds the model, optimizer and scheduler states, the metrics so far, and every
+A checkpoint holds the model, optimizer and scheduler states, the metrics so far, every
 random state a run draws from (torch CPU/CUDA, numpy, python, the batch-order and
-augmentation generators). It is written atomically (temporary file, then rename) so a
+augmentation generators) and Mila's kernel state (``mila_kernels``: the large-tensor work so
+far decides where ``impl=auto`` switches to the compiled kernels, which changes the last bits).
+The process settings (threads, determinism, precision) are not saved: the resumed run sets
+them from the same config (``training.run_settings``). It is written atomically (temporary file, then rename) so a
 kill mid-write leaves the previous checkpoint intact, and read with
 ``torch.load(weights_only=True)``, which refuses arbitrary pickled objects. Its contents are
 :class:`~mila_bench.records.schema.Checkpoint` (versioned; a checkpoint without a version is 1).

@@ -186,10 +186,12 @@ def fit(
     trains and evaluates through ``torch.compile(model)``.
 
     After each epoch ``on_checkpoint`` receives everything needed to continue bit for bit
-    (see ``checkpoints``); ``resume`` is such a checkpoint to continue from. A non-finite
+    (see ``checkpoints``), Mila's kernel state included (where ``auto`` switches to compiled
+    depends on the work done so far); ``resume`` is such a checkpoint to continue from. A non-finite
     loss raises :class:`Diverged` naming its epoch and step, at the end of that epoch (the
     steps after it are wasted work, never recorded: no metrics, no checkpoint).
     """
+    from mila_bench.activations import fused_mila
     from mila_bench.records import checkpoints
     from tqdm.auto import tqdm
 
@@ -206,6 +208,7 @@ def fit(
         augment_generator = torch.Generator(device=device).manual_seed(seed)
     history: list[EpochMetrics] = []
     generators = {"batches": generator, "augment": augment_generator}
+    kernels = fused_mila.current()  # this run's (training.run_settings gives each run a fresh one)
     first_epoch = 1
     if resume is not None:
         model.load_state_dict(resume["model"])
@@ -214,6 +217,8 @@ def fit(
             scheduler.load_state_dict(resume["scheduler"])
         history = [EpochMetrics(**m) for m in resume["history"]]
         checkpoints.restore_rng_state(resume["rng"], generators)
+        if resume.get("mila_kernels") is not None:  # absent from checkpoints written before it was kept
+            kernels.load_state_dict(resume["mila_kernels"])
         first_epoch = int(resume["epoch"]) + 1
     steps = -(-len(data.train) // batch_size)
     for epoch in range(first_epoch, epochs + 1):
@@ -224,6 +229,7 @@ def fit(
         step_losses = torch.zeros(steps, device=device)
         with tqdm(total=steps, desc=f"epoch {epoch}/{epochs}", leave=False, disable=not progress) as bar:
             for step, (images, labels) in enumerate(data.train.batches(batch_size, generator), start=1):
+                kernels.where = (epoch, step)  # recorded if Mila's auto kernels switch during this step
                 if augment_generator is not None:
                     images = data.augment(images, augment_generator)
                 if amp:
@@ -263,6 +269,7 @@ def fit(
                     "scheduler": scheduler.state_dict() if scheduler is not None else None,
                     "history": [m.as_dict() for m in history],
                     "rng": checkpoints.rng_state(generators),
+                    "mila_kernels": kernels.state_dict(),
                 }
             )
         if on_epoch is not None:
