@@ -124,25 +124,30 @@ def test_missing_data_offline_is_one_line_and_writes_nothing(workdir: Path, tmp_
 
 
 def test_debug_flag_shows_the_traceback(workdir: Path) -> None:
+    before = outputs(workdir)
     proc = run_cli(["train", "--debug", "activation=foo"], workdir)
-    assert proc.returncode != 0 and "Traceback" in proc.stderr and "UsageError" in proc.stderr
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("mila_bench.errors.UsageError: unknown activation 'foo'; allowed: ") and "mila, mish" in last
+    assert outputs(workdir) == before
 
 
 @pytest.mark.parametrize(
-    ("args", "expected"),
+    ("args", "names", "allowed"),
     [
-        (["--activation", "foo"], "invalid choice: 'foo'"),
-        (["--beta", "abc"], "invalid float value: 'abc'"),
-        (["--activation", "relu", "--beta", "0.5"], "has no parameter 'beta'"),
-        (["--epochs", "0"], "trainer.epochs=0"),
+        (["--activation", "foo"], "invalid choice: 'foo'", "(choose from 'aria2', "),
+        (["--beta", "abc"], "argument --beta: invalid float value: 'abc'", "float"),
+        (["--activation", "relu", "--beta", "0.5"], "activation 'relu' has no parameter 'beta'", "its parameters: none"),
+        (["--epochs", "0"], "trainer.epochs=0", "expected an integer >= 1"),
     ],
 )
-def test_demo_bad_input_is_one_clear_line(workdir: Path, args: list[str], expected: str) -> None:
+def test_demo_bad_input_is_one_clear_line(workdir: Path, args: list[str], names: str, allowed: str) -> None:
     before = outputs(workdir)
     proc = run_cli(["demo.py", *args], workdir)
     assert proc.returncode == 2
     [line] = [l for l in proc.stderr.splitlines() if l.strip()]
-    assert expected in line and "Traceback" not in proc.stderr
+    assert line.startswith("demo.py: error: ") and names in line and allowed in line, line
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
     assert outputs(workdir) == before
 
 
