@@ -210,6 +210,33 @@ def test_custom_targets_from_the_current_directory_train_and_are_recorded(workdi
     assert sorted(r[0] for r in rows(workdir)) == ["custom my_acts:ScaledTanh (scale=2)", "custom my_acts:serf (alpha=0.5)"]
 
 
+def test_the_trained_model_computes_the_custom_target(workdir: Path, fashion_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What was computed, not what was recorded: the trained model's activation modules give the
+    target's values (written out here), and its losses are not ReLU's for the same seed."""
+    import torch
+
+    from mila_bench.activations import Activation
+    from mila_bench.config import compose
+    from mila_bench.pipeline import train
+
+    monkeypatch.chdir(workdir)  # custom targets import from the current directory
+    common = [f"dataset.root={fashion_root}", "dataset.train_subset=500", "trainer.epochs=1", "device=cpu", "seed=0",
+              "trainer.progress=false"]  # fmt: skip
+    fn = train(compose(["activation=custom", "activation.target=my_acts:serf", "+activation.alpha=0.5", *common]))
+    module = train(compose(["activation=custom", "activation.target=my_acts:ScaledTanh", "+activation.scale=2", *common]))
+    relu = train(compose(["activation=relu", *common]))
+    x = torch.linspace(-4, 4, 81, dtype=torch.float64)
+    serf = x * torch.special.erf(0.5 * torch.log1p(torch.exp(x)))  # x·erf(α·softplus(x)), α = 0.5
+    [act] = [m for m in fn.model.modules() if isinstance(m, Activation)]
+    torch.testing.assert_close(act(x.float()).double(), serf, rtol=1e-5, atol=1e-6)
+    [act] = [m for m in module.model.modules() if isinstance(m, Activation)]
+    [scale] = [p for name, p in module.model.named_parameters() if name.endswith("scale")]
+    assert scale.item() != 2.0  # the class's own parameter was trained with the network
+    torch.testing.assert_close(act(x.float()).double(), scale.item() * torch.tanh(x), rtol=1e-5, atol=1e-6)
+    losses = {r.summary.get("activation_target", "relu"): r.history[0].train_loss for r in (fn, module, relu)}
+    assert len(set(losses.values())) == 3, losses  # same seed, same batches: only the activation differs
+
+
 BROKEN_TARGETS = [
     ("my_acts", {}, "activation.target='my_acts' is not MODULE:NAME"),
     ("no_such_module:f", {}, "cannot be imported: ModuleNotFoundError: no module 'no_such_module' in the current directory"),
