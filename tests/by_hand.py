@@ -15,6 +15,19 @@ def holm_by_hand(p: list[float]) -> list[float]:
     return adjusted
 
 
+def paired_by_hand(a: list[float], b: list[float], confidence: float = 0.95) -> tuple[float, float, float, float]:
+    """Paired t-test written out: mean difference a − b, its CI on n − 1 df, two-sided p (nan when the differences do not vary)."""
+    import numpy as np
+    from scipy import stats
+
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    n, mean, sd = len(d), d.mean(), d.std(ddof=1)
+    if sd == 0:
+        return mean, math.nan, math.nan, math.nan
+    half = stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / math.sqrt(n)
+    return mean, mean - half, mean + half, 2 * stats.t.sf(abs(mean / (sd / math.sqrt(n))), n - 1)
+
+
 def welch_by_hand(a: list[float], b: list[float], confidence: float = 0.95) -> tuple[float, float, float, float]:
     """Welch's t-test written out: mean difference a − b, its CI on the Welch–Satterthwaite df, two-sided p."""
     import numpy as np
