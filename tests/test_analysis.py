@@ -137,6 +137,8 @@ def test_global_minimum_of_mish_is_the_known_one() -> None:
     assert x_min == pytest.approx(-1.19237, abs=1e-4)
     assert f_min == pytest.approx(-0.30884, abs=1e-4)
     assert mila_prime_np(np.array(x_min), 0.0) == pytest.approx(0.0, abs=1e-7)
+    h = 1e-5  # f″ at the minimum, from the analytic f′ by central differences: positive, a minimum
+    assert curvature == pytest.approx((mila_prime_np(x_min + h, 0.0) - mila_prime_np(x_min - h, 0.0)) / (2 * h), rel=1e-6)
     assert curvature > 0
 
 
