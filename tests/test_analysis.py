@@ -248,6 +248,7 @@ def tiny(fashion_root: Path, subset: int = 500) -> list[str]:
     return [f"dataset.root={fashion_root}", f"dataset.train_subset={subset}", "trainer.epochs=1", "device=cpu"]
 
 
+@pytest.mark.slow
 def test_noise_study_trains_with_the_engine_and_applies_the_noise(tmp_path: Path, fashion_root: Path) -> None:
     from mila_bench.analysis import noise
     from mila_bench.config import compose
@@ -368,6 +369,7 @@ PLOT_CSV_CHECKS = {"function": function_csv, "contour": contour_csvs, "landscape
         (["gradients", "-a", "swish", "-a", "mila:beta=0.5", "--points", "41"], ["gradients.png", "gradients.csv"]),
     ],
 )  # fmt: skip
+@pytest.mark.slow
 def test_plot_commands_write_and_print_their_files(tmp_path: Path, args: list[str], files: list[str]) -> None:
     proc = run_cli(["plot", *args, "--out", "figs"], tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -389,6 +391,7 @@ def test_plot_commands_write_and_print_their_files(tmp_path: Path, args: list[st
          ["depth.png", "depth.csv", "depth_runs.csv", "depth_pairs.csv"]),
     ],
 )
+@pytest.mark.slow
 def test_study_commands_train_and_write(tmp_path: Path, fashion_root: Path, args: list[str], files: list[str]) -> None:
     proc = run_cli(["plot", *args, *tiny(fashion_root)], tmp_path)
     assert proc.returncode == 0, proc.stderr

@@ -19,6 +19,7 @@ def test_help_explains_the_overrides(tmp_path: Path) -> None:
         assert key in sub.stdout
 
 
+@pytest.mark.slow
 def test_train_on_a_real_subset_learns_and_records(workdir: Path, fashion_root: Path) -> None:
     proc = run_cli(
         ["train", "activation=mila", "dataset.train_subset=2000", "trainer.epochs=2", f"dataset.root={fashion_root}",
@@ -38,6 +39,7 @@ def test_train_on_a_real_subset_learns_and_records(workdir: Path, fashion_root: 
     assert cells[-1] == run_id
 
 
+@pytest.mark.slow
 def test_demo_prints_losses_and_accuracy(workdir: Path, fashion_root: Path) -> None:
     proc = run_cli(
         ["demo.py", "--activation", "swish", "--model_initialization", "sequential", "--epochs", "2",
@@ -80,6 +82,7 @@ BAD_TRAIN = [
 
 
 @pytest.mark.parametrize(("overrides", "names", "allowed"), BAD_TRAIN)
+@pytest.mark.slow
 def test_bad_input_is_one_clear_line(workdir: Path, fashion_root: Path, overrides, names: str, allowed: str) -> None:
     before = snapshot(workdir)
     proc = run_cli(["train", f"dataset.root={fashion_root}", "trainer.epochs=1", *overrides], workdir)
@@ -92,6 +95,7 @@ def test_bad_input_is_one_clear_line(workdir: Path, fashion_root: Path, override
     assert snapshot(workdir) == before
 
 
+@pytest.mark.slow
 def test_missing_data_offline_is_one_line_and_writes_nothing(workdir: Path, tmp_path: Path) -> None:
     empty = tmp_path / "no_system_copy"
     empty.mkdir()
@@ -105,6 +109,7 @@ def test_missing_data_offline_is_one_line_and_writes_nothing(workdir: Path, tmp_
     assert snapshot(workdir) == before
 
 
+@pytest.mark.slow
 def test_debug_flag_shows_the_traceback(workdir: Path) -> None:
     before = snapshot(workdir)
     proc = run_cli(["train", "--debug", "activation=foo"], workdir)
@@ -123,6 +128,7 @@ def test_debug_flag_shows_the_traceback(workdir: Path) -> None:
         (["--epochs", "0"], "trainer.epochs=0", "expected an integer >= 1"),
     ],
 )
+@pytest.mark.slow
 def test_demo_bad_input_is_one_clear_line(workdir: Path, args: list[str], names: str, allowed: str) -> None:
     before = snapshot(workdir)
     proc = run_cli(["demo.py", *args], workdir)
@@ -138,6 +144,7 @@ def test_demo_bad_input_is_one_clear_line(workdir: Path, args: list[str], names:
     [(["activation=aria2", "activation.alpha=1.0"], "aria2 (alpha=1)", "1"),
      (["activation=mila", "activation.learnable_beta=true", "activation.beta_init=0.5"], "mila", "learned 0.5 → ")],
 )  # fmt: skip
+@pytest.mark.slow
 def test_wider_activations_and_learnable_beta_train_through_the_cli(
     workdir: Path, fashion_root: Path, overrides: list[str], label: str, beta: str
 ) -> None:

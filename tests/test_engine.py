@@ -69,6 +69,7 @@ def small_run(tmp_path: Path, fashion_root: Path, name: str, *overrides: str):
 
 
 @pytest.mark.parametrize("initialization", ["class", "sequential"])
+@pytest.mark.slow
 def test_same_seed_gives_identical_metrics_on_cpu(tmp_path: Path, fashion_root: Path, initialization: str) -> None:
     first = small_run(tmp_path, fashion_root, "a", "seed=3", f"model.initialization={initialization}")
     second = small_run(tmp_path, fashion_root, "b", "seed=3", f"model.initialization={initialization}")
@@ -81,6 +82,7 @@ def test_same_seed_gives_identical_metrics_on_cpu(tmp_path: Path, fashion_root: 
     ).read_text().splitlines()[1].split(",")[:7]
 
 
+@pytest.mark.slow
 def test_training_learns_and_records_the_run(tmp_path: Path, fashion_root: Path) -> None:
     result = small_run(tmp_path, fashion_root, "learn", "activation=mila", "activation.beta=0.5")
     first, last = result.history
@@ -96,6 +98,7 @@ def test_training_learns_and_records_the_run(tmp_path: Path, fashion_root: Path)
 
 
 @pytest.mark.parametrize("name", __import__("mila_bench.activations", fromlist=["available"]).available())
+@pytest.mark.slow
 def test_every_registered_activation_trains(tmp_path: Path, fashion_root: Path, name: str) -> None:
     result = small_run(tmp_path, fashion_root, name, f"activation={name}", "dataset.train_subset=3000", "trainer.epochs=1")
     final = result.history[-1]
@@ -181,6 +184,7 @@ def fit_counting_reads(monkeypatch: pytest.MonkeyPatch, data, epochs: int, model
     return sum(counts.values())
 
 
+@pytest.mark.slow
 def test_training_reads_the_device_a_constant_few_times_per_epoch(fashion_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No host read per step: the count over an epoch does not grow with its number of steps."""
     from mila_bench.data.load import load_dataset

@@ -136,6 +136,7 @@ def cli(args: list[str], cwd: Path, site: Path | None = None) -> subprocess.Comp
     return subprocess.run([str(script), *args], cwd=cwd, capture_output=True, text=True, timeout=600, env=env)
 
 
+@pytest.mark.slow
 def test_list_shows_plugins_marked_with_their_defaults(workdir: Path, plugin_site: Path) -> None:
     proc = cli(["list"], workdir, plugin_site)
     assert proc.returncode == 0, proc.stderr
@@ -148,6 +149,7 @@ def test_list_shows_plugins_marked_with_their_defaults(workdir: Path, plugin_sit
     assert "serf" not in without.stdout and without.returncode == 0
 
 
+@pytest.mark.slow
 def test_plugin_trains_is_recorded_reported_and_plotted_like_a_built_in(
     workdir: Path, fashion_root: Path, plugin_site: Path
 ) -> None:
@@ -172,6 +174,7 @@ def test_plugin_trains_is_recorded_reported_and_plotted_like_a_built_in(
     assert "serf (alpha=2)" in text and "soft_clip (limit=3)" in text
 
 
+@pytest.mark.slow
 def test_plugin_module_class_in_a_sweep(workdir: Path, fashion_root: Path, plugin_site: Path) -> None:
     proc = cli(["sweep", "activation=soft_clip", "activation.limit=1,4", *TINY, f"dataset.root={fashion_root}"], workdir,
                plugin_site)  # fmt: skip
@@ -184,6 +187,7 @@ def test_plugin_module_class_in_a_sweep(workdir: Path, fashion_root: Path, plugi
                                                    "soft_clip serf_acts:SoftClip (limit=4)"]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_custom_targets_from_the_current_directory_train_and_are_recorded(workdir: Path, fashion_root: Path) -> None:
     common = [*TINY, f"dataset.root={fashion_root}"]
     fn = cli(["train", "activation=custom", "activation.target=my_acts:serf", "+activation.alpha=0.5", *common], workdir)
@@ -200,6 +204,7 @@ def test_custom_targets_from_the_current_directory_train_and_are_recorded(workdi
     assert sorted(r[0] for r in run_rows(workdir)) == ["custom my_acts:ScaledTanh (scale=2)", "custom my_acts:serf (alpha=0.5)"]
 
 
+@pytest.mark.slow
 def test_the_trained_model_computes_the_custom_target(workdir: Path, fashion_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """What was computed, not what was recorded: the trained model's activation modules give the
     target's values (written out here), and its losses are not ReLU's for the same seed."""
@@ -267,6 +272,7 @@ def test_a_broken_custom_target_is_one_line_and_nothing_is_written(workdir: Path
     assert (workdir / "Results.md").read_text() == INTRO
 
 
+@pytest.mark.slow
 def test_a_plugin_that_fails_the_check_is_one_line(workdir: Path, fashion_root: Path, plugin_site: Path) -> None:
     proc = cli(["sweep", "activation=unstable,relu", "device=cpu", f"dataset.root={fashion_root}"], workdir, plugin_site)
     assert proc.returncode == 2
@@ -279,6 +285,7 @@ def test_a_plugin_that_fails_the_check_is_one_line(workdir: Path, fashion_root: 
     assert sorted(p.name for p in workdir.iterdir()) == ["Results.md", "my_acts.py"]
 
 
+@pytest.mark.slow
 def test_a_plugin_clashing_with_a_built_in_is_one_line(workdir: Path, clash_site: Path) -> None:
     for args in (["train", "activation=mila", "device=cpu"], ["list"]):
         proc = cli(args, workdir, clash_site)

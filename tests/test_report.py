@@ -313,6 +313,7 @@ def test_optuna_sweep_folders_get_a_section(records: Path) -> None:
     assert cells == [("0", "0.25", "**83.00**"), ("1", "1.5", "81.00")]
 
 
+@pytest.mark.slow
 def test_report_command_writes_and_refuses_in_one_line(records: Path) -> None:
     proc = run_cli(["report", "--baseline", "relu"], records)
     assert proc.returncode == 0, proc.stderr

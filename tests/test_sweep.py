@@ -51,6 +51,7 @@ def check_two_by_two(workdir: Path, launcher_threads: int) -> None:
         assert float(std) == pytest.approx(statistics.stdev(top1), abs=0.006)
 
 
+@pytest.mark.slow
 def test_joblib_sweep_runs_four_jobs_two_at_a_time(workdir: Path, fashion_root: Path) -> None:
     proc = run_cli(
         tiny(fashion_root, "activation.beta=0,1", "seed=0,1", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"), workdir
@@ -60,6 +61,7 @@ def test_joblib_sweep_runs_four_jobs_two_at_a_time(workdir: Path, fashion_root: 
     check_two_by_two(workdir, launcher_threads=max(1, CORES // 2))
 
 
+@pytest.mark.slow
 def test_submitit_local_sweep_runs_the_same_jobs(workdir: Path, fashion_root: Path) -> None:
     proc = run_cli(tiny(fashion_root, "activation.beta=0,1", "seed=0,1", "hydra/launcher=submitit_local"), workdir)
     assert proc.returncode == 0, proc.stderr
@@ -68,6 +70,7 @@ def test_submitit_local_sweep_runs_the_same_jobs(workdir: Path, fashion_root: Pa
     assert (sweep_dir / ".submitit").is_dir()  # the jobs really went through submitit
 
 
+@pytest.mark.slow
 def test_a_failing_job_is_reported_and_the_others_are_kept(workdir: Path, fashion_root: Path) -> None:
     from mila_bench.records.results_md import append_row
 
@@ -98,6 +101,7 @@ def test_a_failing_job_is_reported_and_the_others_are_kept(workdir: Path, fashio
     assert [(j["job"], j["status"]) for j in sweep.read_jobs(sweep_dir)] == [(0, "failed"), (1, "completed")]
 
 
+@pytest.mark.slow
 def test_optuna_search_maximises_top1_and_the_report_shows_it(workdir: Path, fashion_root: Path) -> None:
     proc = run_cli(
         tiny(fashion_root, "hydra/sweeper=optuna", "activation.beta=interval(-2,2)", "hydra.sweeper.n_trials=2",
@@ -124,6 +128,7 @@ def test_optuna_search_maximises_top1_and_the_report_shows_it(workdir: Path, fas
     assert {t["Status"] for t in trials} == {"completed"}
 
 
+@pytest.mark.slow
 def test_resumed_search_keeps_completed_runs_and_their_objective(workdir: Path, fashion_root: Path) -> None:
     """Re-running a finished optuna search with trainer.resume=true trains nothing and reports the same best."""
     args = tiny(fashion_root, "hydra/sweeper=optuna", "activation.beta=interval(-2,2)", "hydra.sweeper.n_trials=2",
@@ -154,6 +159,7 @@ def test_resumed_search_keeps_completed_runs_and_their_objective(workdir: Path, 
         (["hydra/launcher=jobli"], "unknown hydra/launcher 'jobli'; allowed: basic, joblib, slurm, submitit_local"),
     ],
 )
+@pytest.mark.slow
 def test_bad_sweep_input_is_one_line_and_writes_nothing(workdir: Path, args: list[str], expected: str) -> None:
     proc = run_cli(["sweep", *args, "seed=0,1"], workdir)
     assert proc.returncode == 2
