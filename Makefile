@@ -5,13 +5,18 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: demo test install data benchmark figures
+.PHONY: demo test test-fast install data benchmark figures
 
 demo: install data
 	$(BIN)/python demo.py --activation mila --model_initialization class
 
 test: install data
 	$(BIN)/python -m pytest
+
+# The quick subset while working (under 3 minutes on 2 cores): all but the tests marked slow
+# (those that train for real, run many commands or sweeps) and slurm. `make test` runs them all.
+test-fast: install data
+	$(BIN)/python -m pytest -m "not slow and not slurm"
 
 benchmark: install data
 	$(BIN)/python benchmarks/demo_speed.py

@@ -160,9 +160,25 @@ def test_bound_and_learnable_beta_match_the_float64_reference(beta: float, dtype
 # ------------------------------------------------------------------------ Mila numerics
 
 
-def test_grid_covers_the_required_range() -> None:
-    for v in (1e4, 100.0, 20.0, 1.0, 0.0, 1e-3):
-        assert (GRID32 == v).any() and (GRID32 == -v).any()
+@pytest.mark.parametrize("beta", BETAS)
+def test_mila_float32_follows_its_asymptotes_at_the_extremes(beta: float) -> None:
+    """Written from the limits, not the formula: far right tanh(softplus) rounds to 1, so f(x) = x
+    and f′ = 1 exactly; far left tanh(s) ≈ s ≈ e^z, so f(x) ≈ x·e^(x+β) (relative error ~e^z),
+    f(−1e4) = 0 with f′ = 0; at tiny x, f(x) = x·tanh(softplus(β))."""
+    right = torch.tensor([20.0, 100.0, 1e4])
+    left = torch.tensor([-30.0, -50.0])
+    tiny = torch.tensor([1e-20, -1e-20])
+    x = torch.cat([right, left, tiny, torch.tensor([-1e4, 0.0])]).requires_grad_()
+    out = get_activation("mila", beta=beta)(x)
+    out.sum().backward()
+    got, slope = out.detach(), x.grad
+    assert torch.equal(got[:3], right) and torch.equal(slope[:3], torch.ones(3))
+    torch.testing.assert_close(got[3:5].double(), left.double() * torch.exp(left.double() + beta), rtol=1e-6, atol=0)
+    softplus_beta = math.log1p(math.exp(beta))
+    torch.testing.assert_close(got[5:7].double(), tiny.double() * math.tanh(softplus_beta), rtol=1e-6, atol=0)
+    assert got[7] == 0 and got[8] == 0 and slope[7] == 0
+    # f′(0) = tanh(softplus(β)), to float32's absolute precision: the fused backward forms it as 1 − q
+    assert slope[8] == pytest.approx(math.tanh(softplus_beta), abs=2e-7)
 
 
 @pytest.mark.parametrize("beta", BETAS)

@@ -48,6 +48,15 @@ def mila_prime_np(x: np.ndarray, beta: float) -> np.ndarray:
     return t + x * (1 - t**2) * sigmoid(z)
 
 
+def roughness_by_hand(rows: pd.DataFrame) -> tuple[float, np.ndarray]:
+    """One landscape's roughness from its CSV rows, with numpy's own 5-point stencil: mean |Laplacian| over the
+    interior divided by the outputs' sd; also the Laplacian (for where it is flat)."""
+    v = rows.pivot(index="y", columns="x", values="output").to_numpy()
+    h = float(np.diff(np.sort(rows["x"].unique())).mean())
+    lap = (v[1:-1, 2:] + v[1:-1, :-2] + v[2:, 1:-1] + v[:-2, 1:-1] - 4 * v[1:-1, 1:-1]) / h**2
+    return float(np.abs(lap).mean() / v.std(ddof=1)), lap
+
+
 # ------------------------------------------------------------------ parsing and colours
 
 
@@ -128,6 +137,8 @@ def test_global_minimum_of_mish_is_the_known_one() -> None:
     assert x_min == pytest.approx(-1.19237, abs=1e-4)
     assert f_min == pytest.approx(-0.30884, abs=1e-4)
     assert mila_prime_np(np.array(x_min), 0.0) == pytest.approx(0.0, abs=1e-7)
+    h = 1e-5  # f″ at the minimum, from the analytic f′ by central differences: positive, a minimum
+    assert curvature == pytest.approx((mila_prime_np(x_min + h, 0.0) - mila_prime_np(x_min - h, 0.0)) / (2 * h), rel=1e-6)
     assert curvature > 0
 
 
@@ -203,13 +214,11 @@ def test_landscape_csvs(tmp_path: Path) -> None:
     np.testing.assert_allclose(saved["roughness"], rough["roughness"], rtol=1e-12)
     h = 4.0 / 40
     for label, rows in table.groupby("activation"):
-        v = rows.pivot(index="y", columns="x", values="output").to_numpy()
-        lap = (v[1:-1, 2:] + v[1:-1, :-2] + v[2:, 1:-1] + v[:-2, 1:-1] - 4 * v[1:-1, 1:-1]) / h**2
-        expected = np.abs(lap).mean() / v.std(ddof=1)
+        expected, lap = roughness_by_hand(rows)
         got = saved[(saved["activation"] == label) & (saved["seed"] == 0)]["roughness"].item()
         assert got == pytest.approx(expected, rel=1e-9)
         # ReLU's landscape is piecewise linear: zero curvature away from the kinks; Swish's nowhere.
-        flat = (np.abs(lap) < 1e-9 * np.abs(v).max() / h**2).mean()
+        flat = (np.abs(lap) < 1e-9 * rows["output"].abs().max() / h**2).mean()
         assert (flat > 0.3) if label == "relu" else (flat < 0.05), (label, flat)
 
 
@@ -239,6 +248,7 @@ def tiny(fashion_root: Path, subset: int = 500) -> list[str]:
     return [f"dataset.root={fashion_root}", f"dataset.train_subset={subset}", "trainer.epochs=1", "device=cpu"]
 
 
+@pytest.mark.slow
 def test_noise_study_trains_with_the_engine_and_applies_the_noise(tmp_path: Path, fashion_root: Path) -> None:
     from mila_bench.analysis import noise
     from mila_bench.config import compose
@@ -303,6 +313,52 @@ def test_deep_mlp_model() -> None:
 # ------------------------------------------------------------------------- the commands
 
 
+def function_csv(table: pd.DataFrame) -> None:
+    """`plot function -a relu --beta -0.25 --beta 1 --points 101`: values and slopes of each curve."""
+    assert sorted(set(table["activation"])) == ["mila (β=-0.25)", "mila (β=1)", "relu"]
+    for label, rows in table.groupby("activation"):
+        x = rows["x"].to_numpy()
+        assert len(x) == 101 and (np.diff(x) > 0).all()
+        if label == "relu":
+            np.testing.assert_array_equal(rows["f"], np.maximum(x, 0))
+            continue
+        beta = -0.25 if "-0.25" in label else 1.0
+        np.testing.assert_allclose(rows["f"], mila_np(x, beta), atol=1e-12)
+        np.testing.assert_allclose(rows["df_dx"], mila_prime_np(x, beta), atol=1e-10)
+
+
+def contour_csvs(grid: pd.DataFrame, minima: pd.DataFrame) -> None:
+    """`plot contour --x-points 41 --beta-points 13`: the surface and each β's minimum."""
+    assert len(grid) == 41 * 13 and grid["beta"].nunique() == 13
+    np.testing.assert_allclose(grid["f"], mila_np(grid["x"].to_numpy(), grid["beta"].to_numpy()), atol=1e-12)
+    assert sorted(minima["beta"]) == sorted(grid["beta"].unique())
+    np.testing.assert_allclose(mila_prime_np(minima["x_min"].to_numpy(), minima["beta"].to_numpy()), 0.0, atol=1e-7)
+    np.testing.assert_allclose(minima["f_min"], mila_np(minima["x_min"].to_numpy(), minima["beta"].to_numpy()), atol=1e-12)
+
+
+def landscape_csvs(table: pd.DataFrame, rough: pd.DataFrame, pairs: pd.DataFrame) -> None:
+    """`plot landscape --points 41 --seeds 2`: seed 0's roughness recomputed from its landscape; the
+    pairs' mean differences from the per-seed roughness."""
+    assert len(table) == 3 * 41 * 41 and sorted(rough["seed"]) == [0, 0, 0, 1, 1, 1]
+    for label, rows in table.groupby("activation"):
+        got = rough[(rough["activation"] == label) & (rough["seed"] == 0)]["roughness"].item()
+        assert got == pytest.approx(roughness_by_hand(rows)[0], rel=1e-9), label
+    by_seed = rough.pivot(index="seed", columns="activation", values="roughness")
+    assert len(pairs) == 3
+    for row in pairs.itertuples():
+        assert row.n == 2 and row.mean_diff == pytest.approx((by_seed[row.a] - by_seed[row.b]).mean(), rel=1e-12)
+
+
+def gradients_csv(table: pd.DataFrame) -> None:
+    """`plot gradients -a swish -a mila:beta=0.5 --points 41`: one field per activation, magnitudes of its components."""
+    assert sorted(set(table["activation"])) == ["mila (β=0.5)", "swish"] and len(table) == 2 * 41 * 41
+    np.testing.assert_allclose(table["magnitude"], np.hypot(table["df_dx"], table["df_dy"]), rtol=1e-12)
+    assert table.groupby("activation")["magnitude"].std().min() > 0  # a field, not a constant
+
+
+PLOT_CSV_CHECKS = {"function": function_csv, "contour": contour_csvs, "landscape": landscape_csvs, "gradients": gradients_csv}
+
+
 @pytest.mark.parametrize(
     ("args", "files"),
     [
@@ -313,14 +369,14 @@ def test_deep_mlp_model() -> None:
         (["gradients", "-a", "swish", "-a", "mila:beta=0.5", "--points", "41"], ["gradients.png", "gradients.csv"]),
     ],
 )  # fmt: skip
+@pytest.mark.slow
 def test_plot_commands_write_and_print_their_files(tmp_path: Path, args: list[str], files: list[str]) -> None:
     proc = run_cli(["plot", *args, "--out", "figs"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     printed = [l for l in proc.stdout.splitlines() if l.startswith("figs/")]
     assert printed == [f"figs/{name}" for name in files]
     assert_png(tmp_path / "figs" / files[0])
-    for name in files[1:]:
-        assert len(pd.read_csv(tmp_path / "figs" / name)) > 0
+    PLOT_CSV_CHECKS[args[0]](*(pd.read_csv(tmp_path / "figs" / name) for name in files[1:]))
     if args[0] == "contour":
         assert "-1.19243" in proc.stdout and "-0.308843" in proc.stdout  # the β = 0 row of the printed table
     if args[0] == "landscape":
@@ -335,6 +391,7 @@ def test_plot_commands_write_and_print_their_files(tmp_path: Path, args: list[st
          ["depth.png", "depth.csv", "depth_runs.csv", "depth_pairs.csv"]),
     ],
 )
+@pytest.mark.slow
 def test_study_commands_train_and_write(tmp_path: Path, fashion_root: Path, args: list[str], files: list[str]) -> None:
     proc = run_cli(["plot", *args, *tiny(fashion_root)], tmp_path)
     assert proc.returncode == 0, proc.stderr

@@ -74,6 +74,7 @@ def cases() -> list:
 
 
 @pytest.mark.parametrize(("args", "expected"), cases())
+@pytest.mark.slow
 def test_bad_input_matrix(tmp_path: Path, fashion_root: Path, args: list[str], expected: str) -> None:
     broken_roots(tmp_path, fashion_root)
     (tmp_path / "results").mkdir()

@@ -135,6 +135,7 @@ def test_shift_flip_moves_uint8_pixels_like_float_ones() -> None:
     assert all(f is not None for f in found)
 
 
+@pytest.mark.slow
 def test_uint8_training_matches_the_float_path(cifar_root: Path) -> None:
     """Training from uint8 images normalised per batch gives the metrics of training from the
     whole split converted to float up front (the former representation), within float rounding."""
@@ -158,6 +159,7 @@ def test_uint8_training_matches_the_float_path(cifar_root: Path) -> None:
     assert ours[-1].train_loss < ours[0].train_loss  # and it learns
 
 
+@pytest.mark.slow
 def test_fit_augments_training_batches_only(cifar_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every training image passes through the augmentation once per epoch; test images never do."""
     from mila_bench.pipeline import train
@@ -181,6 +183,7 @@ def test_fit_augments_training_batches_only(cifar_root: Path, tmp_path: Path, mo
 # ------------------------------------------------------------------------------- the CLI
 
 
+@pytest.mark.slow
 def test_one_epoch_cli_run_records_like_fashion_mnist(tmp_path: Path, cifar_root: Path) -> None:
     from conftest import run_cli
 
@@ -217,6 +220,7 @@ def test_one_epoch_cli_run_records_like_fashion_mnist(tmp_path: Path, cifar_root
         (["dataset.verify=false", "model.depth=44", "model.version=2"], "allowed for v2: 20, 56, 110, 164"),
     ],
 )
+@pytest.mark.slow
 def test_bad_cifar_input_is_one_line_and_writes_nothing(tmp_path: Path, overrides: list[str], expected: str) -> None:
     from conftest import run_cli
 

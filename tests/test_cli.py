@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import run_cli
-
-
-def outputs(cwd: Path) -> list[str]:
-    """Results.md's text plus every path under results/, to prove nothing was written."""
-    md = cwd / "Results.md"
-    return [md.read_text() if md.exists() else "<none>", *sorted(str(p) for p in (cwd / "results").rglob("*"))]
-
-
-@pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    """A working directory with an existing Results.md, so 'unchanged' is a real check."""
-    (tmp_path / "results").mkdir()
-    (tmp_path / "Results.md").write_text("# Results\n\nhand-written intro\n")
-    return tmp_path
+from conftest import INTRO, recorded, run_cli, run_rows, snapshot
 
 
 def test_help_explains_the_overrides(tmp_path: Path) -> None:
@@ -34,6 +19,7 @@ def test_help_explains_the_overrides(tmp_path: Path) -> None:
         assert key in sub.stdout
 
 
+@pytest.mark.slow
 def test_train_on_a_real_subset_learns_and_records(workdir: Path, fashion_root: Path) -> None:
     proc = run_cli(
         ["train", "activation=mila", "dataset.train_subset=2000", "trainer.epochs=2", f"dataset.root={fashion_root}",
@@ -42,20 +28,18 @@ def test_train_on_a_real_subset_learns_and_records(workdir: Path, fashion_root: 
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "epoch 2/2" in proc.stdout
-    [run_dir] = [p for p in (workdir / "results").iterdir()]
-    summary = json.loads((run_dir / "summary.json").read_text())
+    [(run_id, summary)] = recorded(workdir).items()
     assert summary["final"]["top1"] > 0.65, summary["final"]  # chance is 0.10; lands near 0.70-0.75
     assert summary["epochs"] == 2 and summary["data"]["train_subset"] == 2000
-    assert len((run_dir / "metrics.csv").read_text().splitlines()) == 3
-    text = (workdir / "Results.md").read_text()
-    assert text.startswith("# Results\n\nhand-written intro")
-    row = next(l for l in text.splitlines() if l.startswith("| mila"))
-    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert len((workdir / "results" / run_id / "metrics.csv").read_text().splitlines()) == 3
+    assert (workdir / "Results.md").read_text().startswith(INTRO)
+    [cells] = run_rows(workdir)
     assert cells[:5] == ["mila", "-0.25", "class", "0", "2"]
     assert float(cells[5]) == pytest.approx(100 * summary["final"]["top1"], abs=0.006)
-    assert cells[-1] == run_dir.name
+    assert cells[-1] == run_id
 
 
+@pytest.mark.slow
 def test_demo_prints_losses_and_accuracy(workdir: Path, fashion_root: Path) -> None:
     proc = run_cli(
         ["demo.py", "--activation", "swish", "--model_initialization", "sequential", "--epochs", "2",
@@ -98,8 +82,9 @@ BAD_TRAIN = [
 
 
 @pytest.mark.parametrize(("overrides", "names", "allowed"), BAD_TRAIN)
+@pytest.mark.slow
 def test_bad_input_is_one_clear_line(workdir: Path, fashion_root: Path, overrides, names: str, allowed: str) -> None:
-    before = outputs(workdir)
+    before = snapshot(workdir)
     proc = run_cli(["train", f"dataset.root={fashion_root}", "trainer.epochs=1", *overrides], workdir)
     assert proc.returncode == 2
     err_lines = [l for l in proc.stderr.splitlines() if l.strip()]
@@ -107,43 +92,51 @@ def test_bad_input_is_one_clear_line(workdir: Path, fashion_root: Path, override
     assert err_lines[0].startswith("mila-bench: error: ")
     assert names in err_lines[0] and allowed in err_lines[0]
     assert "Traceback" not in proc.stderr and proc.stdout == ""
-    assert outputs(workdir) == before
+    assert snapshot(workdir) == before
 
 
+@pytest.mark.slow
 def test_missing_data_offline_is_one_line_and_writes_nothing(workdir: Path, tmp_path: Path) -> None:
     empty = tmp_path / "no_system_copy"
     empty.mkdir()
-    before = outputs(workdir)
+    before = snapshot(workdir)
     proc = run_cli(
         ["train", f"dataset.root={tmp_path / 'nodata'}", f"dataset.system_dir={empty}", "dataset.download=false"], workdir
     )
     assert proc.returncode == 2
     [line] = [l for l in proc.stderr.splitlines() if l.strip()]
     assert "Fashion-MNIST not found" in line and "dataset-fashion-mnist" in line and "dataset.root=DIR" in line
-    assert outputs(workdir) == before
+    assert snapshot(workdir) == before
 
 
+@pytest.mark.slow
 def test_debug_flag_shows_the_traceback(workdir: Path) -> None:
+    before = snapshot(workdir)
     proc = run_cli(["train", "--debug", "activation=foo"], workdir)
-    assert proc.returncode != 0 and "Traceback" in proc.stderr and "UsageError" in proc.stderr
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("mila_bench.errors.UsageError: unknown activation 'foo'; allowed: ") and "mila, mish" in last
+    assert snapshot(workdir) == before
 
 
 @pytest.mark.parametrize(
-    ("args", "expected"),
+    ("args", "names", "allowed"),
     [
-        (["--activation", "foo"], "invalid choice: 'foo'"),
-        (["--beta", "abc"], "invalid float value: 'abc'"),
-        (["--activation", "relu", "--beta", "0.5"], "has no parameter 'beta'"),
-        (["--epochs", "0"], "trainer.epochs=0"),
+        (["--activation", "foo"], "invalid choice: 'foo'", "(choose from 'aria2', "),
+        (["--beta", "abc"], "argument --beta: invalid float value: 'abc'", "float"),
+        (["--activation", "relu", "--beta", "0.5"], "activation 'relu' has no parameter 'beta'", "its parameters: none"),
+        (["--epochs", "0"], "trainer.epochs=0", "expected an integer >= 1"),
     ],
 )
-def test_demo_bad_input_is_one_clear_line(workdir: Path, args: list[str], expected: str) -> None:
-    before = outputs(workdir)
+@pytest.mark.slow
+def test_demo_bad_input_is_one_clear_line(workdir: Path, args: list[str], names: str, allowed: str) -> None:
+    before = snapshot(workdir)
     proc = run_cli(["demo.py", *args], workdir)
     assert proc.returncode == 2
     [line] = [l for l in proc.stderr.splitlines() if l.strip()]
-    assert expected in line and "Traceback" not in proc.stderr
-    assert outputs(workdir) == before
+    assert line.startswith("demo.py: error: ") and names in line and allowed in line, line
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    assert snapshot(workdir) == before
 
 
 @pytest.mark.parametrize(
@@ -151,6 +144,7 @@ def test_demo_bad_input_is_one_clear_line(workdir: Path, args: list[str], expect
     [(["activation=aria2", "activation.alpha=1.0"], "aria2 (alpha=1)", "1"),
      (["activation=mila", "activation.learnable_beta=true", "activation.beta_init=0.5"], "mila", "learned 0.5 → ")],
 )  # fmt: skip
+@pytest.mark.slow
 def test_wider_activations_and_learnable_beta_train_through_the_cli(
     workdir: Path, fashion_root: Path, overrides: list[str], label: str, beta: str
 ) -> None:
@@ -159,10 +153,9 @@ def test_wider_activations_and_learnable_beta_train_through_the_cli(
         workdir,
     )
     assert proc.returncode == 0, proc.stderr
-    [run_dir] = list((workdir / "results").iterdir())
-    summary = json.loads((run_dir / "summary.json").read_text())
-    row = next(l for l in (workdir / "Results.md").read_text().splitlines() if l.startswith(f"| {label}"))
-    assert row.split("|")[2].strip().startswith(beta)
+    [summary] = recorded(workdir).values()
+    [row] = run_rows(workdir)
+    assert row[0] == label and row[1].startswith(beta)
     if "activation.learnable_beta=true" in overrides:
         assert summary["learnable_beta"] and set(summary["learned"]) == {"activation.beta"}
         assert summary["learned"]["activation.beta"] != 0.5  # it was trained

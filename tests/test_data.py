@@ -53,6 +53,7 @@ def test_batches_equal_torchvision_to_tensor(fashion_root: Path) -> None:
     assert torch.equal(shuffled.float_images(), torch.stack([reference[i][0] for i in range(3000)]))
 
 
+@pytest.mark.slow
 def test_system_copy_is_decompressed_into_an_empty_root(tmp_path: Path, fashion_root: Path) -> None:
     system = tmp_path / "system"
     system.mkdir()

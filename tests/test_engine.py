@@ -69,6 +69,7 @@ def small_run(tmp_path: Path, fashion_root: Path, name: str, *overrides: str):
 
 
 @pytest.mark.parametrize("initialization", ["class", "sequential"])
+@pytest.mark.slow
 def test_same_seed_gives_identical_metrics_on_cpu(tmp_path: Path, fashion_root: Path, initialization: str) -> None:
     first = small_run(tmp_path, fashion_root, "a", "seed=3", f"model.initialization={initialization}")
     second = small_run(tmp_path, fashion_root, "b", "seed=3", f"model.initialization={initialization}")
@@ -81,6 +82,7 @@ def test_same_seed_gives_identical_metrics_on_cpu(tmp_path: Path, fashion_root: 
     ).read_text().splitlines()[1].split(",")[:7]
 
 
+@pytest.mark.slow
 def test_training_learns_and_records_the_run(tmp_path: Path, fashion_root: Path) -> None:
     result = small_run(tmp_path, fashion_root, "learn", "activation=mila", "activation.beta=0.5")
     first, last = result.history
@@ -96,6 +98,7 @@ def test_training_learns_and_records_the_run(tmp_path: Path, fashion_root: Path)
 
 
 @pytest.mark.parametrize("name", __import__("mila_bench.activations", fromlist=["available"]).available())
+@pytest.mark.slow
 def test_every_registered_activation_trains(tmp_path: Path, fashion_root: Path, name: str) -> None:
     result = small_run(tmp_path, fashion_root, name, f"activation={name}", "dataset.train_subset=3000", "trainer.epochs=1")
     final = result.history[-1]
@@ -105,6 +108,45 @@ def test_every_registered_activation_trains(tmp_path: Path, fashion_root: Path, 
     # to 0.75; with 1000 images thresholded_relu stayed near chance (0.14).
     assert final.test_loss < 0.75 * math.log(10) and final.top1 > 0.4, final
     assert result.summary.activation == name
+
+
+# ------------------------------------------------------------------------------ optimizer
+
+KERAS_ADAM = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-7}  # keras.optimizers.Adam's defaults
+
+
+def test_the_recipe_optimizer_is_built_with_keras_epsilon() -> None:
+    """What build_optimizer makes of each CIFAR recipe config, not what the config says."""
+    from mila_bench.models import build_model
+    from mila_bench.training.engine import build_optimizer
+
+    cfg = compose(["experiment=cifar10_resnet20_v1"])
+    model = build_model(cfg.model, nn.ReLU, (3, 32, 32), 10)
+    optimizer = build_optimizer(cfg.optimizer, model.param_groups(cfg.optimizer.weight_decay))
+    assert len(optimizer.param_groups) == 2  # kernels with the Keras L2, the rest without: both need ε
+    assert all((g["lr"], g["betas"], g["eps"]) == tuple(KERAS_ADAM.values()) for g in optimizer.param_groups)
+    other = build_optimizer(compose(["experiment=cifar100_resnet56_v2"]).optimizer, [nn.Parameter(torch.zeros(1))])
+    assert other.param_groups[0]["eps"] == KERAS_ADAM["eps"]
+    demo = build_optimizer(compose([]).optimizer, [nn.Parameter(torch.zeros(1))])
+    assert demo.param_groups[0]["eps"] == 1e-8  # the PyTorch demo keeps PyTorch's
+
+
+def test_a_recipe_adam_step_follows_the_update_formula_with_keras_epsilon() -> None:
+    """Gradients the size of ε, where ε shapes the step: with 1e-8 instead of 1e-7 the first
+    component would move about 1.8 times as far."""
+    from mila_bench.training.engine import build_optimizer
+
+    start = torch.tensor([0.5, -0.25, 1.0, 0.0], dtype=torch.float64)
+    grad = torch.tensor([2e-7, -5e-8, 1e-9, 0.0], dtype=torch.float64)
+    weight = nn.Parameter(start.clone())
+    optimizer = build_optimizer(compose(["experiment=cifar10_resnet20_v1"]).optimizer, [weight])
+    weight.grad = grad.clone()
+    optimizer.step()
+    (beta1, beta2), lr, eps = KERAS_ADAM["betas"], KERAS_ADAM["lr"], KERAS_ADAM["eps"]
+    m_hat = (1 - beta1) * grad / (1 - beta1)  # first step: moments from zero, bias-corrected
+    v_hat = (1 - beta2) * grad**2 / (1 - beta2)
+    expected = start - lr * m_hat / (v_hat.sqrt() + eps)
+    torch.testing.assert_close(weight.detach(), expected, rtol=1e-12, atol=1e-15)
 
 
 # ------------------------------------------------------------------- host reads per step
@@ -142,6 +184,7 @@ def fit_counting_reads(monkeypatch: pytest.MonkeyPatch, data, epochs: int, model
     return sum(counts.values())
 
 
+@pytest.mark.slow
 def test_training_reads_the_device_a_constant_few_times_per_epoch(fashion_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No host read per step: the count over an epoch does not grow with its number of steps."""
     from mila_bench.data.load import load_dataset

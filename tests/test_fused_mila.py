@@ -74,6 +74,7 @@ def test_eager_kernel_block_by_block_matches_the_whole_tensor(impl, monkeypatch)
 
 
 @pytest.mark.parametrize("beta", [-5.0, -0.25, 0.0, 5.0])
+@pytest.mark.slow
 def test_compiled_kernel_matches_float64_reference(impl, beta: float) -> None:
     impl("compiled")
     check_against_reference(extreme_inputs(), beta)

@@ -29,6 +29,7 @@ def hand_made_resnet() -> tuple[ResNet, float]:
     return model.eval(), squares
 
 
+@pytest.mark.slow
 def test_keras_val_loss_is_cross_entropy_plus_the_kernel_penalty() -> None:
     model, squares = hand_made_resnet()
     images, labels = torch.randn(20, 3, 32, 32), torch.arange(20) % 10

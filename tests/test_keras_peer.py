@@ -131,6 +131,7 @@ def outputs(version: int, depth: int, classes: int = 10):
 
 
 @pytest.mark.parametrize(("version", "depth"), [(1, 20), (1, 56), (2, 20), (2, 56)])
+@pytest.mark.slow
 def test_softmax_outputs_equal_kerass(version: int, depth: int) -> None:
     theirs, mine, model, ours, x, labels = outputs(version, depth)
     difference = float(np.abs(theirs - mine).max())
@@ -158,6 +159,7 @@ def test_softmax_outputs_equal_kerass(version: int, depth: int) -> None:
 
 
 @pytest.mark.parametrize(("version", "depth"), [(v, d) for v, ds in DEPTHS.items() for d in ds])
+@pytest.mark.slow
 def test_parameter_counts_equal_kerass(version: int, depth: int, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(keras_example, "KERNEL_INITIALIZER", "zeros")  # shapes are all this needs
     for classes in (10, 100):

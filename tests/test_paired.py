@@ -7,9 +7,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
 
-from by_hand import holm_by_hand
+from by_hand import holm_by_hand, paired_by_hand
 from mila_bench.analysis.paired import COLUMNS, holm, paired_tests
 
 VALUES = {  # (depth, activation) → top-1 per seed 0..3; swish lacks seed 3 at depth 4
@@ -34,14 +33,11 @@ def runs() -> pd.DataFrame:
 
 
 def by_hand(a: list[float | None], b: list[float | None]) -> dict[str, float]:
-    """Differences matched by seed, then t = mean / (sd / √n), two-sided p and the 95 % interval from Student's t."""
-    d = np.array([x - y for x, y in zip(a, b) if x is not None and y is not None])
-    n, mean, sd = len(d), d.mean(), d.std(ddof=1)
-    half = stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)
-    t = mean / (sd / math.sqrt(n)) if sd > 0 else math.nan
-    p = 2 * stats.t.sf(abs(t), n - 1) if sd > 0 else math.nan
-    return {"n": n, "mean_diff": mean, "std_diff": sd, "ci_low": mean - half if sd > 0 else math.nan,
-            "ci_high": mean + half if sd > 0 else math.nan, "p": p}  # fmt: skip
+    """Differences matched by seed (a seed missing on either side left out), then by_hand.paired_by_hand."""
+    both = [(x, y) for x, y in zip(a, b) if x is not None and y is not None]
+    mean, low, high, p = paired_by_hand([x for x, _ in both], [y for _, y in both])
+    sd = float(np.std([x - y for x, y in both], ddof=1))
+    return {"n": len(both), "mean_diff": mean, "std_diff": sd, "ci_low": low, "ci_high": high, "p": p}
 
 
 def test_pairs_match_the_paired_t_test_by_hand() -> None:

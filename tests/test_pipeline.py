@@ -66,6 +66,7 @@ def activation_modules(model: nn.Module) -> list[Activation]:
     ],
     ids=["mila-class", "mila-sequential", "aria2", "leaky_relu", "thresholded_relu", "swish-deep_mlp"],
 )
+@pytest.mark.slow
 def test_the_trained_model_computes_the_configured_activation(
     tmp_path: Path, fashion_root: Path, overrides: list[str], name: str, params: dict[str, float], count: int
 ) -> None:
@@ -108,6 +109,7 @@ def result_images(fashion_root: Path) -> np.ndarray:
      ("thresholded_relu", ["activation=thresholded_relu", "activation.theta=0"],
       ["activation=thresholded_relu", "activation.theta=1"])],
 )  # fmt: skip
+@pytest.mark.slow
 def test_runs_differing_only_in_a_parameter_differ(
     tmp_path: Path, fashion_root: Path, name: str, first: list[str], second: list[str]
 ) -> None:
@@ -146,6 +148,7 @@ def test_trainer_threads_applies_to_the_training_studies(
     assert torch.get_num_threads() == threads_restored  # and given back after: a study leaks nothing either
 
 
+@pytest.mark.slow
 def test_a_run_learns(tmp_path: Path, fashion_root: Path) -> None:
     """The helper's tiny runs are real training: well above chance (0.10) after one epoch of 2000 images."""
     result = run(tmp_path, fashion_root, "learn", "activation=mila", subset=2000)

@@ -6,16 +6,14 @@ of the CLI's subprocess), found through their entry points as any installed plug
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from conftest import INTRO, cli_env, recorded, run_rows
 
-INTRO = "# Results\n\nhand-written intro\n"
 TINY = ["dataset.train_subset=2000", "trainer.epochs=2", "device=cpu", "seed=0", "trainer.progress=false"]
 
 SERF_ACTS = '''
@@ -122,30 +120,23 @@ def clash_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    (tmp_path / "Results.md").write_text(INTRO)
-    (tmp_path / "my_acts.py").write_text(MY_ACTS)
-    return tmp_path
+def workdir(workdir: Path) -> Path:
+    """The shared working directory (conftest), with the custom targets' module in it."""
+    (workdir / "my_acts.py").write_text(MY_ACTS)
+    return workdir
 
 
 def cli(args: list[str], cwd: Path, site: Path | None = None) -> subprocess.CompletedProcess:
     """The installed ``mila-bench`` script (not ``python -m``: the current directory must be made importable)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR", "PYTHONPATH")}
+    env = cli_env()
+    env.pop("PYTHONPATH", None)
     if site is not None:
         env["PYTHONPATH"] = str(site)
     script = Path(sys.executable).parent / "mila-bench"
     return subprocess.run([str(script), *args], cwd=cwd, capture_output=True, text=True, timeout=600, env=env)
 
 
-def summaries(workdir: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted((workdir / "results").glob("*/summary.json"))]
-
-
-def rows(workdir: Path) -> list[list[str]]:
-    lines = (workdir / "Results.md").read_text().splitlines()
-    return [[c.strip() for c in l.strip("|").split("|")] for l in lines if "-fashion_mnist-mlp-" in l]
-
-
+@pytest.mark.slow
 def test_list_shows_plugins_marked_with_their_defaults(workdir: Path, plugin_site: Path) -> None:
     proc = cli(["list"], workdir, plugin_site)
     assert proc.returncode == 0, proc.stderr
@@ -158,17 +149,18 @@ def test_list_shows_plugins_marked_with_their_defaults(workdir: Path, plugin_sit
     assert "serf" not in without.stdout and without.returncode == 0
 
 
+@pytest.mark.slow
 def test_plugin_trains_is_recorded_reported_and_plotted_like_a_built_in(
     workdir: Path, fashion_root: Path, plugin_site: Path
 ) -> None:
     proc = cli(["train", "activation=serf", "activation.alpha=0.5", *TINY, f"dataset.root={fashion_root}"], workdir, plugin_site)
     assert proc.returncode == 0, proc.stderr
-    [summary] = summaries(workdir)
+    [summary] = list(recorded(workdir).values())
     assert summary["activation"] == "serf" and summary["activation_params"] == {"alpha": 0.5}
     assert summary["activation_target"] == "serf_acts:serf"
     assert summary["activation_origin"] == "plugin from serf-acts 0.1.0"
     assert summary["final"]["top1"] > 0.65, summary["final"]  # learned: chance is 0.10
-    [row] = rows(workdir)
+    [row] = run_rows(workdir)
     assert row[0] == "serf serf_acts:serf (alpha=0.5)" and row[-1] == summary["run_id"]
 
     report = cli(["report", "--baseline", "serf"], workdir, plugin_site)
@@ -182,18 +174,20 @@ def test_plugin_trains_is_recorded_reported_and_plotted_like_a_built_in(
     assert "serf (alpha=2)" in text and "soft_clip (limit=3)" in text
 
 
+@pytest.mark.slow
 def test_plugin_module_class_in_a_sweep(workdir: Path, fashion_root: Path, plugin_site: Path) -> None:
     proc = cli(["sweep", "activation=soft_clip", "activation.limit=1,4", *TINY, f"dataset.root={fashion_root}"], workdir,
                plugin_site)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "2 completed, 0 failed" in proc.stdout
-    runs = summaries(workdir)
+    runs = list(recorded(workdir).values())
     assert sorted(r["activation_params"]["limit"] for r in runs) == [1.0, 4.0]
     assert all(r["activation_target"] == "serf_acts:SoftClip" and r["final"]["top1"] > 0.6 for r in runs)
-    assert sorted(r[0] for r in rows(workdir)) == ["soft_clip serf_acts:SoftClip (limit=1)",
+    assert sorted(r[0] for r in run_rows(workdir)) == ["soft_clip serf_acts:SoftClip (limit=1)",
                                                    "soft_clip serf_acts:SoftClip (limit=4)"]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_custom_targets_from_the_current_directory_train_and_are_recorded(workdir: Path, fashion_root: Path) -> None:
     common = [*TINY, f"dataset.root={fashion_root}"]
     fn = cli(["train", "activation=custom", "activation.target=my_acts:serf", "+activation.alpha=0.5", *common], workdir)
@@ -201,13 +195,41 @@ def test_custom_targets_from_the_current_directory_train_and_are_recorded(workdi
     module = cli(["train", "activation=custom", "activation.target=my_acts:ScaledTanh", "+activation.scale=2", *common],
                  workdir)  # fmt: skip
     assert module.returncode == 0, module.stderr
-    by_target = {s["activation_target"]: s for s in summaries(workdir)}
+    by_target = {s["activation_target"]: s for s in recorded(workdir).values()}
     assert set(by_target) == {"my_acts:serf", "my_acts:ScaledTanh"}
     assert by_target["my_acts:serf"]["activation_params"] == {"alpha": 0.5}
     assert by_target["my_acts:ScaledTanh"]["activation_params"] == {"scale": 2.0}
     assert all(s["activation"] == "custom" and s["activation_origin"] == "custom" for s in by_target.values())
     assert all(s["final"]["top1"] > 0.65 for s in by_target.values()), [s["final"] for s in by_target.values()]
-    assert sorted(r[0] for r in rows(workdir)) == ["custom my_acts:ScaledTanh (scale=2)", "custom my_acts:serf (alpha=0.5)"]
+    assert sorted(r[0] for r in run_rows(workdir)) == ["custom my_acts:ScaledTanh (scale=2)", "custom my_acts:serf (alpha=0.5)"]
+
+
+@pytest.mark.slow
+def test_the_trained_model_computes_the_custom_target(workdir: Path, fashion_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What was computed, not what was recorded: the trained model's activation modules give the
+    target's values (written out here), and its losses are not ReLU's for the same seed."""
+    import torch
+
+    from mila_bench.activations import Activation
+    from mila_bench.config import compose
+    from mila_bench.pipeline import train
+
+    monkeypatch.chdir(workdir)  # custom targets import from the current directory
+    common = [f"dataset.root={fashion_root}", "dataset.train_subset=500", "trainer.epochs=1", "device=cpu", "seed=0",
+              "trainer.progress=false"]  # fmt: skip
+    fn = train(compose(["activation=custom", "activation.target=my_acts:serf", "+activation.alpha=0.5", *common]))
+    module = train(compose(["activation=custom", "activation.target=my_acts:ScaledTanh", "+activation.scale=2", *common]))
+    relu = train(compose(["activation=relu", *common]))
+    x = torch.linspace(-4, 4, 81, dtype=torch.float64)
+    serf = x * torch.special.erf(0.5 * torch.log1p(torch.exp(x)))  # x·erf(α·softplus(x)), α = 0.5
+    [act] = [m for m in fn.model.modules() if isinstance(m, Activation)]
+    torch.testing.assert_close(act(x.float()).double(), serf, rtol=1e-5, atol=1e-6)
+    [act] = [m for m in module.model.modules() if isinstance(m, Activation)]
+    [scale] = [p for name, p in module.model.named_parameters() if name.endswith("scale")]
+    assert scale.item() != 2.0  # the class's own parameter was trained with the network
+    torch.testing.assert_close(act(x.float()).double(), scale.item() * torch.tanh(x), rtol=1e-5, atol=1e-6)
+    losses = {r.summary.get("activation_target", "relu"): r.history[0].train_loss for r in (fn, module, relu)}
+    assert len(set(losses.values())) == 3, losses  # same seed, same batches: only the activation differs
 
 
 BROKEN_TARGETS = [
@@ -250,6 +272,7 @@ def test_a_broken_custom_target_is_one_line_and_nothing_is_written(workdir: Path
     assert (workdir / "Results.md").read_text() == INTRO
 
 
+@pytest.mark.slow
 def test_a_plugin_that_fails_the_check_is_one_line(workdir: Path, fashion_root: Path, plugin_site: Path) -> None:
     proc = cli(["sweep", "activation=unstable,relu", "device=cpu", f"dataset.root={fashion_root}"], workdir, plugin_site)
     assert proc.returncode == 2
@@ -262,6 +285,7 @@ def test_a_plugin_that_fails_the_check_is_one_line(workdir: Path, fashion_root: 
     assert sorted(p.name for p in workdir.iterdir()) == ["Results.md", "my_acts.py"]
 
 
+@pytest.mark.slow
 def test_a_plugin_clashing_with_a_built_in_is_one_line(workdir: Path, clash_site: Path) -> None:
     for args in (["train", "activation=mila", "device=cpu"], ["list"]):
         proc = cli(args, workdir, clash_site)

@@ -315,6 +315,7 @@ def test_optuna_sweep_folders_get_a_section(records: Path) -> None:
     assert cells == [("0", "0.25", "**83.00**"), ("1", "1.5", "81.00")]
 
 
+@pytest.mark.slow
 def test_report_command_writes_and_refuses_in_one_line(records: Path) -> None:
     proc = run_cli(["report", "--baseline", "relu"], records)
     assert proc.returncode == 0, proc.stderr
@@ -331,3 +332,20 @@ def test_a_value_written_differently_is_the_same_configuration(records: Path) ->
     build(records / "results", records / "Results.md")
     rows = {r["β"]: r for r in table((records / "Results.md").read_text(), SECTION)}
     assert list(rows) == ["0.5", "1", "—"] and rows["1"]["n"] == "3"
+
+
+def test_welch_interval_and_detectable_difference_match_the_hand_computation(records: Path) -> None:
+    """The Welch row's CI (Welch–Satterthwaite df) and Detectable (two-sample power, pooled sd), computed by hand."""
+    from by_hand import detectable_independent_by_hand, pooled_sd, welch_by_hand
+
+    ours = [83.00, 86.10, 80.50, 84.40]  # seeds 10-13: none shared with relu's 0-2; four against three, wider spread
+    for seed, top1 in zip(range(10, 14), ours):
+        make_run(records / "results", ["activation.beta=2"], seed, top1 / 100, 0.45)
+    build(records / "results", records / "Results.md")
+    row = next(r for r in table((records / "Results.md").read_text(), SECTION) if r["β"] == "2")
+    relu = [100 * r[2] for r in RECORDS if r[0] == ["activation=relu"]]
+    delta, low, high, _ = welch_by_hand(ours, relu)
+    assert row["Test"] == "Welch"
+    shown = [float(v) for v in re.findall(r"[+-]\d+\.\d+", row["Δ Top-1 vs relu [95 % CI]"])]
+    assert shown == pytest.approx([delta, low, high], abs=0.006)
+    assert float(row["Detectable"]) == pytest.approx(detectable_independent_by_hand(4, 3, pooled_sd(ours, relu)), abs=0.006)

@@ -78,6 +78,7 @@ def test_list_shows_every_published_table(tmp_path: Path) -> None:
     assert not (tmp_path / "Results.md").exists()
 
 
+@pytest.mark.slow
 def test_tiny_reproduction_writes_the_comparison_table(tmp_path: Path, cifar_root: Path) -> None:
     proc = run_cli(
         ["reproduce", "cifar10-resnet20-v1", "--epochs", "1", "--seeds", "2", f"dataset.root={cifar_root}",
@@ -151,6 +152,7 @@ def test_comparison_reads_each_delta_against_our_spread() -> None:
     assert "(within" not in "\n".join(one_seed) and "no spread of ours" in "\n".join(one_seed)
 
 
+@pytest.mark.slow
 def test_reproduce_again_with_resume_reuses_the_completed_runs(tmp_path: Path, cifar_root: Path) -> None:
     args = ["reproduce", "cifar10-resnet20-v1", "--only", "relu", "--epochs", "1", "--seeds", "2", f"dataset.root={cifar_root}",
             "dataset.verify=false", "dataset.train_subset=32", "device=cpu", "trainer.progress=false"]  # fmt: skip
@@ -188,6 +190,7 @@ def test_bad_reproduce_input_is_one_line_and_writes_nothing(tmp_path: Path, args
     assert not (tmp_path / "Results.md").exists() and not (tmp_path / "results").exists()
 
 
+@pytest.mark.slow
 def test_reproductions_with_different_rows_both_survive_report(tmp_path: Path, cifar_root: Path) -> None:
     shared = ["reproduce", "cifar10-resnet20-v1", "--epochs", "1", "--seeds", "2", f"dataset.root={cifar_root}",
               "dataset.verify=false", "dataset.train_subset=32", "device=cpu", "trainer.progress=false"]  # fmt: skip

@@ -78,6 +78,7 @@ def test_parameter_counts_follow_the_architecture(version: int, depth: int) -> N
 
 
 @pytest.mark.parametrize(("version", "depth", "activations"), [(1, 20, 1 + 6 * 3), (1, 32, 1 + 6 * 5), (2, 20, 1 + 9 * 2)])
+@pytest.mark.slow
 def test_output_shapes_and_registry_activations_throughout(version: int, depth: int, activations: int) -> None:
     for classes in (10, 100):
         model = resnet(depth, version, classes, "mila", beta=0.5)

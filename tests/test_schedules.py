@@ -188,6 +188,7 @@ def test_bad_scheduler_values_are_one_line(overrides: list[str], message: str) -
         compose(overrides)
 
 
+@pytest.mark.slow
 def test_fit_steps_the_scheduler_and_records_each_epochs_lr(cifar_root: Path, tmp_path: Path) -> None:
     from mila_bench.pipeline import train
 

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from mila_bench import sweep
-from test_sweep import INTRO, check_two_by_two, recorded, run_rows
+from conftest import cli_env, recorded, run_rows
+from test_sweep import check_two_by_two
 
 pytestmark = pytest.mark.slurm
 
@@ -50,22 +51,13 @@ def cluster() -> None:
     pytest.skip(message)
 
 
-@pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    (tmp_path / "Results.md").write_text(INTRO)
-    return tmp_path
-
-
-ENV = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-
-
 def sweep_command(args: list[str]) -> list[str]:
     return [sys.executable, "-m", "mila_bench", "sweep", *args]
 
 
 def run_sweep(args: list[str], cwd: Path, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run(sweep_command(args), cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          env={**ENV, **(env or {})})  # fmt: skip
+                          env=cli_env(**(env or {})))  # fmt: skip
 
 
 def accounted(sweep_dir: Path) -> dict[str, str]:
@@ -113,7 +105,7 @@ def test_killed_job_is_named_and_resuming_the_sweep_finishes_it(workdir: Path, f
     activations = ["mila", "relu"]
     args = [*SLURM, f"activation={','.join(activations)}", "seed=0", "dataset.train_subset=20000", "trainer.epochs=4",
             f"dataset.root={fashion_root}", "device=cpu"]  # fmt: skip
-    sweeping = subprocess.Popen(sweep_command(args), cwd=workdir, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sweeping = subprocess.Popen(sweep_command(args), cwd=workdir, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     killed = None
     deadline = time.time() + 300
     while killed is None and sweeping.poll() is None and time.time() < deadline:
@@ -154,7 +146,7 @@ def test_killed_job_is_named_and_resuming_the_sweep_finishes_it(workdir: Path, f
     resumed = runs[run_dir.name]
     assert resumed["resumed_from_epoch"] == [epochs_done] and resumed["final"]["top1"] > 0.5
     assert (workdir / "results" / survivor["run_id"] / "summary.json").read_bytes() == survivor_record  # not retrained
-    assert sorted(r.split("|")[-2].strip() for r in run_rows(workdir)) == sorted(runs)
+    assert sorted(r[-1] for r in run_rows(workdir)) == sorted(runs)
     newest = max((workdir / "results" / "sweeps").iterdir())
     jobs = sweep.read_jobs(newest)
     assert {j["job"]: (j["status"], j.get("reused", False)) for j in jobs} == {

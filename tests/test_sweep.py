@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 from pathlib import Path
@@ -10,46 +9,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import run_cli
+from conftest import INTRO, markdown_table, recorded, run_cli, run_rows
 from mila_bench import sweep
 from mila_bench.errors import UsageError
 from mila_bench.report import build
 
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-INTRO = "# Results\n\nhand-written intro\n"
-
-
-@pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    (tmp_path / "Results.md").write_text(INTRO)
-    return tmp_path
-
-
 def tiny(fashion_root: Path, *overrides: str) -> list[str]:
     """A sweep command on 1000 training images, one epoch, on the CPU (enough to learn: top-1 ≈ 0.55)."""
     return ["sweep", *overrides, "dataset.train_subset=1000", "trainer.epochs=1", f"dataset.root={fashion_root}", "device=cpu"]
-
-
-def recorded(workdir: Path) -> dict[str, dict]:
-    """summary.json of every run folder, by run id."""
-    return {p.parent.name: json.loads(p.read_text()) for p in (workdir / "results").glob("*/summary.json")}
-
-
-def run_rows(workdir: Path) -> list[str]:
-    return [line for line in (workdir / "Results.md").read_text().splitlines() if "-fashion_mnist-mlp-" in line]
-
-
-def table(text: str, heading: str) -> list[dict[str, str]]:
-    """The first table under ``heading`` as dicts (header → cell)."""
-    lines = text.splitlines()
-    at = lines.index(heading)
-    while not lines[at].startswith("|"):
-        at += 1
-    rows = []
-    while at < len(lines) and lines[at].startswith("|"):
-        rows.append([c.strip() for c in lines[at].strip().strip("|").split("|")])
-        at += 1
-    return [dict(zip(rows[0], r)) for r in rows[2:]]
 
 
 def check_two_by_two(workdir: Path, launcher_threads: int) -> None:
@@ -66,7 +34,7 @@ def check_two_by_two(workdir: Path, launcher_threads: int) -> None:
         config = yaml.safe_load((workdir / "results" / run_id / "config.yaml").read_text())
         assert config["trainer"]["threads"] == launcher_threads and config["trainer"]["progress"] is False
     rows = run_rows(workdir)
-    assert sorted(r.split("|")[-2].strip() for r in rows) == sorted(runs)
+    assert sorted(r[-1] for r in rows) == sorted(runs)
     assert (workdir / "Results.md").read_text().startswith(INTRO)
     [sweep_dir] = (workdir / "results" / "sweeps").iterdir()
     jobs = sweep.read_jobs(sweep_dir)
@@ -74,7 +42,7 @@ def check_two_by_two(workdir: Path, launcher_threads: int) -> None:
     assert {j["run_id"] for j in jobs} == set(runs)
 
     build(workdir / "results", workdir / "Results.md")  # the command itself is tested in test_report.py
-    summary = table((workdir / "Results.md").read_text(), "## fashion_mnist · mlp")
+    summary = markdown_table((workdir / "Results.md").read_text(), "## fashion_mnist · mlp")
     assert [(r["β"], r["n"]) for r in summary] == [("0", "2"), ("1", "2")]
     for row in summary:
         top1 = [100 * r["final"]["top1"] for r in runs.values() if f"{r['activation_params']['beta']:g}" == row["β"]]
@@ -83,6 +51,7 @@ def check_two_by_two(workdir: Path, launcher_threads: int) -> None:
         assert float(std) == pytest.approx(statistics.stdev(top1), abs=0.006)
 
 
+@pytest.mark.slow
 def test_joblib_sweep_runs_four_jobs_two_at_a_time(workdir: Path, fashion_root: Path) -> None:
     proc = run_cli(
         tiny(fashion_root, "activation.beta=0,1", "seed=0,1", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"), workdir
@@ -92,6 +61,7 @@ def test_joblib_sweep_runs_four_jobs_two_at_a_time(workdir: Path, fashion_root: 
     check_two_by_two(workdir, launcher_threads=max(1, CORES // 2))
 
 
+@pytest.mark.slow
 def test_submitit_local_sweep_runs_the_same_jobs(workdir: Path, fashion_root: Path) -> None:
     proc = run_cli(tiny(fashion_root, "activation.beta=0,1", "seed=0,1", "hydra/launcher=submitit_local"), workdir)
     assert proc.returncode == 0, proc.stderr
@@ -100,6 +70,7 @@ def test_submitit_local_sweep_runs_the_same_jobs(workdir: Path, fashion_root: Pa
     assert (sweep_dir / ".submitit").is_dir()  # the jobs really went through submitit
 
 
+@pytest.mark.slow
 def test_a_failing_job_is_reported_and_the_others_are_kept(workdir: Path, fashion_root: Path) -> None:
     from mila_bench.records.results_md import append_row
 
@@ -125,11 +96,12 @@ def test_a_failing_job_is_reported_and_the_others_are_kept(workdir: Path, fashio
     assert text.split("## ")[0] == before.split("## ")[0]
     old_rows = run_table_rows(Document.parse(before).sections["fashion_mnist · mlp"])
     assert run_table_rows(Document.parse(text).sections["fashion_mnist · mlp"])[: len(old_rows)] == old_rows
-    assert [r.split("|")[-2].strip() for r in run_rows(workdir)] == ["earlier-fashion_mnist-mlp-relu", run["run_id"]]
+    assert [r[-1] for r in run_rows(workdir)] == ["earlier-fashion_mnist-mlp-relu", run["run_id"]]
     [sweep_dir] = (workdir / "results" / "sweeps").iterdir()
     assert [(j["job"], j["status"]) for j in sweep.read_jobs(sweep_dir)] == [(0, "failed"), (1, "completed")]
 
 
+@pytest.mark.slow
 def test_optuna_search_maximises_top1_and_the_report_shows_it(workdir: Path, fashion_root: Path) -> None:
     proc = run_cli(
         tiny(fashion_root, "hydra/sweeper=optuna", "activation.beta=interval(-2,2)", "hydra.sweeper.n_trials=2",
@@ -151,11 +123,12 @@ def test_optuna_search_maximises_top1_and_the_report_shows_it(workdir: Path, fas
     assert "objective top1 (maximize), 2 trials (2 completed, 0 failed)" in text
     beta, top1 = best["activation_params"]["beta"], 100 * best["final"]["top1"]
     assert f"**Best: activation.beta={beta:.4g} → Top-1 {top1:.2f}%**" in text
-    trials = table(text, section)
+    trials = markdown_table(text, section)
     assert sorted(t["Run"] for t in trials) == sorted(r["run_id"] for r in runs)
     assert {t["Status"] for t in trials} == {"completed"}
 
 
+@pytest.mark.slow
 def test_resumed_search_keeps_completed_runs_and_their_objective(workdir: Path, fashion_root: Path) -> None:
     """Re-running a finished optuna search with trainer.resume=true trains nothing and reports the same best."""
     args = tiny(fashion_root, "hydra/sweeper=optuna", "activation.beta=interval(-2,2)", "hydra.sweeper.n_trials=2",
@@ -186,6 +159,7 @@ def test_resumed_search_keeps_completed_runs_and_their_objective(workdir: Path, 
         (["hydra/launcher=jobli"], "unknown hydra/launcher 'jobli'; allowed: basic, joblib, slurm, submitit_local"),
     ],
 )
+@pytest.mark.slow
 def test_bad_sweep_input_is_one_line_and_writes_nothing(workdir: Path, args: list[str], expected: str) -> None:
     proc = run_cli(["sweep", *args, "seed=0,1"], workdir)
     assert proc.returncode == 2
