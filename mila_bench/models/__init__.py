@@ -32,6 +32,10 @@ def build_model(
         from mila_bench.models.deep_mlp import build_deep_mlp
 
         return build_deep_mlp(model_cfg["depth"], model_cfg["width"], make_activation, math.prod(input_shape), num_classes)
+    if name == "timm":
+        from mila_bench.models.timm_adapter import build_timm  # timm loads only for timm models
+
+        return build_timm(model_cfg, make_activation, input_shape, num_classes)
     from mila_bench.models.resnet import build_resnet
 
     return build_resnet(model_cfg, make_activation, input_shape[0], num_classes)
