@@ -76,12 +76,14 @@ def train(
     plan = resolve(cfg)
     if plan.completed is not None:
         return recorded_result(plan.completed)
+    from mila_bench.models import check_buildable
     from mila_bench.training.run_settings import run_settings
 
     # Threads, determinism, precision flags and Mila's kernels from cfg alone, for data loading and
     # fit; restored when the run ends. What the run set and which kernels ran go into summary.process.
     with run_settings(cfg) as settings:
         data = load_data(cfg, plan.device)
+        check_buildable(cfg.model, data.input_shape, data.num_classes)  # before the record exists
         run = open_record(cfg, plan, data, reproduction, settings.record())
         model, history = fit_run(cfg, data, run, on_epoch, settings)
         process = settings.record()
@@ -229,6 +231,7 @@ def finish(
         status="completed",
         learned=activations.learned_values(model),
         parameters=sum(p.numel() for p in model.parameters()),
+        model_adaptation=model.timm_report.as_dict() if hasattr(model, "timm_report") else None,
         train_seconds=sum(m.seconds for m in history),
         final=history[-1],
         checkpoint_bytes=run.checkpoint.stat().st_size,

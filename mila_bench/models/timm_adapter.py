@@ -70,8 +70,18 @@ def check_arch(arch: object) -> None:
         raise UsageError(f"model.arch={arch!r} is not a timm model; {hint}")
 
 
+def check_buildable(model_cfg: Mapping, input_shape: Sequence[int], num_classes: int) -> None:
+    """Raise the :class:`UsageError` that building would raise (no small-input fit, nothing to
+    replace), from a model on the meta device: before a run opens its record, in a fraction of a second."""
+    build_timm(model_cfg, nn.ReLU, input_shape, num_classes, device="meta")
+
+
 def build_timm(
-    model_cfg: Mapping, make_activation: MakeActivation, input_shape: Sequence[int], num_classes: int
+    model_cfg: Mapping,
+    make_activation: MakeActivation,
+    input_shape: Sequence[int],
+    num_classes: int,
+    device: str = "cpu",
 ) -> nn.Module:
     """The timm model ``model_cfg.arch`` for ``input_shape`` (C, H, W) with the configured activation.
 
@@ -81,7 +91,7 @@ def build_timm(
     channels, height, width = (int(d) for d in input_shape)
     kwargs: dict[str, object] = {**dict(model_cfg["kwargs"]), "in_chans": channels, "num_classes": num_classes}
     activation_class = _activation_class(make_activation)
-    model, small_input = _create(arch, kwargs, activation_class, (channels, height, width))
+    model, small_input = _create(arch, kwargs, activation_class, (channels, height, width), device)
     report = TimmReport(arch, small_input=small_input)
     report.replaced = replace_activations(model, make_activation, bool(model_cfg["replace_gates"]))
     if not report.replaced:
@@ -111,7 +121,9 @@ def _activation_class(make_activation: MakeActivation) -> type:
     return ConfiguredActivation
 
 
-def _create(arch: str, kwargs: dict[str, object], act_layer: type, shape: tuple[int, int, int]) -> tuple[nn.Module, str | None]:
+def _create(
+    arch: str, kwargs: dict[str, object], act_layer: type, shape: tuple[int, int, int], device: str
+) -> tuple[nn.Module, str | None]:
     """Create the model with ``act_layer`` and ``img_size`` where it takes them, fitted to small inputs.
 
     Which fitting is needed is found on the meta device (shapes only, no weights, no random
@@ -146,7 +158,7 @@ def _create(arch: str, kwargs: dict[str, object], act_layer: type, shape: tuple[
         if adapt and not adapt_stem(probe):
             continue
         if _fits(probe, shape):
-            model = create(extra, act_layer, "cpu")
+            model = create(extra, act_layer, device)
             if adapt:
                 return model, adapt_stem(model)
             return model, ("timm arguments " + ", ".join(f"{k}={v}" for k, v in extra.items())) if extra else None

@@ -137,6 +137,9 @@ class Summary:
     resumed_environment: list[Environment] | None = None
     learned: dict[str, float] | None = None  # learned activation parameters (e.g. β), by module name
     parameters: int | None = None
+    # what a model adapter did to the architecture (timm: activation modules replaced by kind, the
+    # kinds left as they were, any small-input adaptation)
+    model_adaptation: dict[str, Any] | None = None
     train_seconds: float | None = None
     final: EpochMetrics | None = None
     checkpoint_bytes: int | None = None
