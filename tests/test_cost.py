@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -52,3 +53,21 @@ def test_step_timer_median_skips_the_warm_up() -> None:
     assert len(times) == len(pauses) and all(t >= 1000 * p for t, p in zip(times, pauses))
     assert timer.median_ms() == pytest.approx(sorted(times[WARMUP_STEPS:])[4])
     assert timer.median_ms() < 20  # the slow warm-up steps are not in it
+
+
+def test_a_run_records_its_cost(tmp_path: Path, fashion_root: Path) -> None:
+    import json
+
+    from conftest import run_cli
+
+    result = run_cli(["train", "dataset.train_subset=640", "trainer.epochs=2", "trainer.progress=false",
+                      f"dataset.root={fashion_root}"], cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    [path] = list((tmp_path / "results").glob("*/summary.json"))
+    cost = json.loads(path.read_text())["cost"]
+    # The demo MLP with Mila, counted by hand per image: Mila keeps fc1's output (256), fc2 keeps
+    # Mila's output (256), the ReLUs keep theirs (128, 64; fc3 and fc4 keep the same tensors),
+    # log_softmax keeps its result (10). The input batch is the data's, not counted.
+    assert cost["saved_bytes_per_image"] == (256 + 256 + 128 + 64 + 10) * FLOAT
+    assert cost["step_ms"] > 0 and cost["peak_cuda_bytes"] is None
+    assert cost["images_per_s"] == pytest.approx(64 * 1000 / cost["step_ms"])  # the demo's batch of 64

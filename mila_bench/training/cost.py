@@ -20,6 +20,9 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from mila_bench.data.splits import Split
+from mila_bench.records.schema import Cost
+
 #: Steps left out of the step-time median: the first steps pay allocator growth, caches, compilation.
 WARMUP_STEPS = 5
 
@@ -94,3 +97,20 @@ class StepTimer:
         """Median step time after the warm-up steps (all steps when there are no more than those)."""
         steps = self.times_ms[WARMUP_STEPS:] or self.times_ms
         return statistics.median(steps) if steps else None
+
+
+def run_cost(model: nn.Module, train: Split, batch_size: int, timer: StepTimer) -> Cost:
+    """The cost of a finished run: its timer's median step, and the bytes saved for backward,
+    counted on a copy of the model (so batch-norm statistics of the trained model stay as they are)
+    with the first training batch in order (no random numbers drawn)."""
+    import copy
+
+    images, _ = next(train.batches(batch_size))
+    step_ms = timer.median_ms()
+    device = images.device
+    return Cost(
+        step_ms=step_ms,
+        images_per_s=1000.0 * len(images) / step_ms if step_ms else None,
+        saved_bytes_per_image=saved_bytes_per_image(copy.deepcopy(model), images),
+        peak_cuda_bytes=torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None,
+    )
