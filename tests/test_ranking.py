@@ -64,6 +64,8 @@ def test_blocks_keep_only_seeds_where_every_activation_ran() -> None:
     assert len(blocks(missing)) == 9
     with pytest.raises(UsageError, match="at least 5 .* found 3"):
         rank(results(n_tasks=1, n_seeds=3))
+    with pytest.raises(UsageError, match="at least 3 activations .* found 2"):
+        rank(data[data.activation.isin(["mila", "relu"])])
 
 
 def test_limits_say_what_the_blocks_allow() -> None:

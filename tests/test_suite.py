@@ -14,6 +14,11 @@ from pathlib import Path
 
 import pytest
 
+import statistics
+
+import numpy as np
+from scipy import stats
+
 from conftest import ROOT, run_cli
 from mila_bench.suite import load, task_overrides
 
@@ -52,8 +57,8 @@ def suite_of(results: Path, run_id: str) -> tuple[str, str]:
     return config["suite"]["name"], config["suite"]["task"]
 
 
-def suite_command(fashion_root: Path) -> list[str]:
-    return ["suite", "tiny", "--activations", "relu,mila", "--seeds", "2", f"dataset.root={fashion_root}"]
+def suite_command(fashion_root: Path, seeds: int = 2, activations: str = "relu,mila") -> list[str]:
+    return ["suite", "tiny", "--activations", activations, "--seeds", str(seeds), f"dataset.root={fashion_root}"]
 
 
 def test_shipped_suites_load_and_name_their_tasks() -> None:
@@ -72,15 +77,36 @@ def test_suite_runs_every_task_activation_and_seed_and_learns(
     tmp_path: Path, configs: Path, fashion_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MILA_BENCH_CONFIG_DIR", str(configs))
-    result = run_cli(suite_command(fashion_root), cwd=tmp_path)
+    result = run_cli(suite_command(fashion_root, seeds=3, activations="relu,mila,gelu"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     runs = completed(tmp_path / "results")
-    assert len(runs) == 8
+    assert len(runs) == 18
     keys = Counter((suite_of(tmp_path / "results", r["run_id"])[1], r["activation"], r["seed"]) for r in runs)
-    assert set(keys) == {(t, a, s) for t in ("mlp", "deep_mlp") for a in ("relu", "mila") for s in (0, 1)}
+    assert set(keys) == {(t, a, s) for t in ("mlp", "deep_mlp") for a in ("relu", "mila", "gelu") for s in (0, 1, 2)}
     assert all(n == 1 for n in keys.values())
     assert all(r["final"]["top1"] > 0.25 for r in runs)  # 1000 images, one epoch: well above chance (0.1)
     assert "task 2/2 deep_mlp" in result.stdout
+
+    # The report's suite section, against the statistics computed here from the records.
+    report = run_cli(["report"], cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    section = (tmp_path / "Results.md").read_text().split("## Suite tiny", 1)[1].split("\n## ", 1)[0]
+    by_key = {(suite_of(tmp_path / "results", r["run_id"])[1], r["activation"], r["seed"]): r for r in runs}
+    mlp_mila = [100 * by_key[("mlp", "mila", s)]["final"]["top1"] for s in range(3)]
+    assert f"{statistics.fmean(mlp_mila):.2f} ± {statistics.stdev(mlp_mila):.2f} (3)" in section
+    names = ("gelu", "mila", "relu")
+    blocks = [[by_key[(t, a, s)]["final"]["top1"] for a in names] for t in ("deep_mlp", "mlp") for s in range(3)]
+    ranks = np.mean([stats.rankdata([-v for v in block]) for block in blocks], axis=0)
+    for name, r in zip(names, ranks):
+        assert f"| {name:<12} | {r:.2f}" in section
+    assert f"Friedman p = {stats.friedmanchisquare(*np.array(blocks).T).pvalue:.3g}" in section
+    assert "6 blocks (2 tasks × 3 seeds" in section
+    assert (tmp_path / "results" / "figures" / "suite-tiny-cd.png").is_file() and "suite-tiny-cd.png" in section
+    relu_ms = statistics.median(by_key[("mlp", "relu", s)]["cost"]["step_ms"] for s in range(3))
+    mila_ms = statistics.median(by_key[("mlp", "mila", s)]["cost"]["step_ms"] for s in range(3))
+    relu_b = by_key[("mlp", "relu", 0)]["cost"]["saved_bytes_per_image"]
+    mila_b = by_key[("mlp", "mila", 0)]["cost"]["saved_bytes_per_image"]
+    assert f"{mila_ms / relu_ms:.2f}×, {mila_b / relu_b:.2f}×" in section
 
 
 @pytest.mark.slow

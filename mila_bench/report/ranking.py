@@ -60,8 +60,8 @@ def rank(results: pd.DataFrame, higher_is_better: bool = True, figure: Path | No
     import autorank
 
     matrix = blocks(results)
-    if matrix.shape[1] < 2:
-        raise UsageError(f"ranking needs at least 2 activations with results in the same blocks; found {matrix.shape[1]}")
+    if matrix.shape[1] < 3:  # Friedman's test compares three or more; two are a paired comparison
+        raise UsageError(f"ranking needs at least 3 activations with results in the same blocks; found {matrix.shape[1]}")
     if len(matrix) < MIN_BLOCKS:
         raise UsageError(
             f"ranking needs at least {MIN_BLOCKS} (task, seed) blocks in which every activation ran; found {len(matrix)}"
