@@ -20,10 +20,11 @@ if TYPE_CHECKING:
     import torch
 
     from mila_bench.data.splits import Dataset
+    from mila_bench.training.cost import StepTimer
     from mila_bench.training.run_settings import RunSettings
 
 from mila_bench.errors import RunDiverged, RunInterrupted
-from mila_bench.records.schema import Checkpoint, Divergence, EpochMetrics, Environment, Reproduction, Summary, Versions
+from mila_bench.records.schema import Checkpoint, Cost, Divergence, EpochMetrics, Environment, Reproduction, Summary, Versions
 
 
 @dataclass
@@ -76,16 +77,18 @@ def train(
     plan = resolve(cfg)
     if plan.completed is not None:
         return recorded_result(plan.completed)
+    from mila_bench.models import check_buildable
     from mila_bench.training.run_settings import run_settings
 
     # Threads, determinism, precision flags and Mila's kernels from cfg alone, for data loading and
     # fit; restored when the run ends. What the run set and which kernels ran go into summary.process.
     with run_settings(cfg) as settings:
         data = load_data(cfg, plan.device)
+        check_buildable(cfg.model, data.input_shape, data.num_classes)  # before the record exists
         run = open_record(cfg, plan, data, reproduction, settings.record())
-        model, history = fit_run(cfg, data, run, on_epoch, settings)
+        model, history, cost = fit_run(cfg, data, run, on_epoch, settings)
         process = settings.record()
-    return finish(plan, run, model, history, process)
+    return finish(plan, run, model, history, process, cost)
 
 
 def resolve(cfg: DictConfig) -> Resolved:
@@ -187,21 +190,30 @@ def new_summary(
 
 def fit_run(
     cfg: DictConfig, data: Dataset, run: OpenRun, on_epoch: Callable[[EpochMetrics], None] | None, settings: RunSettings
-) -> tuple[torch.nn.Module, list[EpochMetrics]]:
-    """Train the opened run, recording its metrics and a checkpoint after every epoch.
+) -> tuple[torch.nn.Module, list[EpochMetrics], Cost]:
+    """Train the opened run, recording its metrics and a checkpoint after every epoch; measure its cost.
 
     Divergence is recorded (status ``diverged``) and raised as :class:`RunDiverged`; Ctrl-C
     becomes :class:`RunInterrupted`, naming the folder and the checkpoint kept for resuming.
     """
+    import torch
+
     from mila_bench.records import checkpoints, runs
+    from mila_bench.training.cost import StepTimer, run_cost
     from mila_bench.training.engine import Diverged
+
+    device = data.train.labels.device
+    timer = StepTimer(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
 
     def save_checkpoint(state: Checkpoint) -> None:
         runs.write_metrics(run.run_dir, [EpochMetrics(**m) for m in state["history"]])  # never behind the checkpoint
         checkpoints.save(run.checkpoint, state)
 
     try:
-        return fit_model(cfg, data, data.train.labels.device, cfg.seed, on_epoch, run.resume, save_checkpoint)
+        model, history = fit_model(cfg, data, device, cfg.seed, on_epoch, run.resume, save_checkpoint, timer)
+        return model, history, run_cost(model, data.train, cfg.trainer.batch_size, timer)
     except Diverged as err:
         run.summary = replace(
             run.summary, status="diverged", diverged=Divergence(err.epoch, err.step), process=settings.record()
@@ -217,7 +229,12 @@ def fit_run(
 
 
 def finish(
-    plan: Resolved, run: OpenRun, model: torch.nn.Module, history: list[EpochMetrics], process: dict[str, object]
+    plan: Resolved,
+    run: OpenRun,
+    model: torch.nn.Module,
+    history: list[EpochMetrics],
+    process: dict[str, object],
+    cost: Cost,
 ) -> RunResult:
     """Complete the summary (learned values, size, time, final metrics, the kernels that ran) and
     append the Results.md row."""
@@ -229,6 +246,8 @@ def finish(
         status="completed",
         learned=activations.learned_values(model),
         parameters=sum(p.numel() for p in model.parameters()),
+        model_adaptation=model.timm_report.as_dict() if hasattr(model, "timm_report") else None,
+        cost=cost,
         train_seconds=sum(m.seconds for m in history),
         final=history[-1],
         checkpoint_bytes=run.checkpoint.stat().st_size,
@@ -255,6 +274,7 @@ def fit_model(
     on_epoch: Callable[[EpochMetrics], None] | None = None,
     resume: dict | None = None,
     on_checkpoint: Callable[[dict], None] | None = None,
+    step_timer: StepTimer | None = None,
 ) -> tuple[torch.nn.Module, list[EpochMetrics]]:
     """Build the configured model (with its activation), optimizer and schedule, seeded with
     ``seed``, and train it on ``data``. This is the part of a run that ``train`` records and
@@ -264,7 +284,7 @@ def fit_model(
     from mila_bench.training.run_settings import run_settings
 
     with run_settings(cfg):  # the calling train's settings, or (analysis studies) their own
-        return _fit_model(cfg, data, device, seed, on_epoch, resume, on_checkpoint)
+        return _fit_model(cfg, data, device, seed, on_epoch, resume, on_checkpoint, step_timer)
 
 
 def _fit_model(
@@ -275,6 +295,7 @@ def _fit_model(
     on_epoch: Callable[[EpochMetrics], None] | None,
     resume: dict | None,
     on_checkpoint: Callable[[dict], None] | None,
+    step_timer: StepTimer | None,
 ) -> tuple[torch.nn.Module, list[EpochMetrics]]:
     from mila_bench import activations
     from mila_bench.training.engine import build_optimizer, fit, seed_everything
@@ -303,6 +324,7 @@ def _fit_model(
         compiled=cfg.trainer.compile,
         resume=resume,
         on_checkpoint=on_checkpoint,
+        step_timer=step_timer,
     )
     return model, history
 

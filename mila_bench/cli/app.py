@@ -194,6 +194,36 @@ def reproduce(
     guarded(debug, action)
 
 
+SUITE_HELP = """Hydra overrides for every run of the suite, e.g. hydra/launcher=joblib hydra.launcher.n_jobs=2,
+dataset.root=DIR, device=cuda. The suite sets activation, seed, suite.* and trainer.resume=true itself."""
+
+
+@app.command()
+def suite(
+    name: Annotated[str, typer.Argument(help="A suite of configs/suite/, e.g. cpu_small.", show_default=False)],
+    overrides: Annotated[Optional[list[str]], typer.Argument(help=SUITE_HELP, show_default=False)] = None,
+    activations: Annotated[
+        str, typer.Option("--activations", help="Comma-separated activations to run on every task.")
+    ] = "mila,mish,swish,relu,gelu",
+    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Runs per task and activation, seeds 0..N-1.")] = 5,
+    debug: DebugOption = False,
+) -> None:
+    """Run every task x activation x seed of a suite through the sweep launchers; resumable, each run recorded."""
+
+    def action() -> None:
+        from mila_bench.suite import run_suite
+
+        chosen = [a.strip() for a in activations.split(",") if a.strip()]
+        failures = run_suite(name, chosen, seeds, overrides or [], echo=typer.echo,
+                             warn=lambda line: typer.echo(f"mila-bench: {line}", err=True))  # fmt: skip
+        if failures:
+            typer.echo(f"mila-bench: {'; '.join(failures)}", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"suite {name}: done; `mila-bench report` ranks the activations across its tasks")
+
+    guarded(debug, action)
+
+
 from mila_bench.cli.plot import plot_app  # noqa: E402  (typer only; studies load lazily)
 
 app.add_typer(plot_app, name="plot", help="Analysis figures: function, contour, landscape, gradients, noise, depth.")

@@ -32,6 +32,19 @@ def build_model(
         from mila_bench.models.deep_mlp import build_deep_mlp
 
         return build_deep_mlp(model_cfg["depth"], model_cfg["width"], make_activation, math.prod(input_shape), num_classes)
+    if name == "timm":
+        from mila_bench.models.timm_adapter import build_timm  # timm loads only for timm models
+
+        return build_timm(model_cfg, make_activation, input_shape, num_classes)
     from mila_bench.models.resnet import build_resnet
 
     return build_resnet(model_cfg, make_activation, input_shape[0], num_classes)
+
+
+def check_buildable(model_cfg: Mapping, input_shape: Sequence[int], num_classes: int) -> None:
+    """What only building can tell (a timm model that does not fit the input, or has nothing to
+    replace), found before a run opens its record; the other models are fully checked by their config."""
+    if model_cfg["name"] == "timm":
+        from mila_bench.models.timm_adapter import check_buildable as check_timm_model
+
+        check_timm_model(model_cfg, input_shape, num_classes)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from mila_bench.errors import UsageError, unknown_name
 
-MODELS = ("mlp", "deep_mlp", "resnet")
+MODELS = ("mlp", "deep_mlp", "resnet", "timm")
 #: The demo MLP's layouts (see :mod:`mila_bench.models.mlp`).
 INITIALIZATIONS = ("class", "sequential")
 #: The Keras example's ResNet depths per version: 6n+2 (v1) and 9n+2 (v2).
@@ -56,6 +56,20 @@ def check(cfg: Mapping) -> None:
         check_initialization(cfg["initialization"])
     elif name == "deep_mlp":
         check_sizes(cfg["depth"], cfg["width"])
+    elif name == "timm":
+        check_timm(cfg)
     else:
         check_depth(cfg["depth"], cfg["version"])
         check_kernel_l2(cfg["kernel_l2"])
+
+
+def check_timm(cfg: Mapping) -> None:
+    """``model=timm``: the settings' types without torch, then the name against timm's registry
+    (which needs timm, and so torch: only for this model)."""
+    if not isinstance(cfg["replace_gates"], bool):
+        raise UsageError(f"model.replace_gates={cfg['replace_gates']!r} is not allowed; expected true or false")
+    if not isinstance(cfg["kwargs"], Mapping):
+        raise UsageError(f"model.kwargs={cfg['kwargs']!r} is not allowed; expected a mapping, e.g. {{drop_rate: 0.1}}")
+    from mila_bench.models.timm_adapter import check_arch
+
+    check_arch(cfg["arch"])

@@ -37,8 +37,11 @@ NO_RECORD = "(no record)"
 
 
 def section_name(summary: Summary) -> str:
-    """The Results.md section of a run: its (dataset, model), plus depth and version for ResNets."""
+    """The Results.md section of a run: its (dataset, model), plus depth and version for ResNets
+    and the architecture for timm models."""
     section = f"{summary.dataset} · {summary.model}"
+    if summary.model == "timm":
+        section += f" · {summary.model_config['arch']}"
     if summary.model == "resnet":
         model = summary.model_config
         section += f" · depth {model['depth']} · v{model['version']}"

@@ -91,6 +91,17 @@ class Divergence:
     step: int
 
 
+@dataclass
+class Cost:
+    """What the run cost besides accuracy (see ``training.cost``): time per training step on its
+    device, and the memory its model keeps for backward, which does not depend on the device."""
+
+    step_ms: float | None  # median training step (ms) after the warm-up steps
+    images_per_s: float | None  # batch size / median step
+    saved_bytes_per_image: float  # bytes kept for backward per image (one forward pass, counted)
+    peak_cuda_bytes: int | None = None  # torch.cuda.max_memory_allocated over the run; None off CUDA
+
+
 #: Fields a record of that status must have (other fields defaulting to None may be absent).
 REQUIRED_BY_STATUS: dict[str, tuple[str, ...]] = {
     "completed": ("learned", "parameters", "train_seconds", "final", "checkpoint_bytes"),
@@ -137,6 +148,10 @@ class Summary:
     resumed_environment: list[Environment] | None = None
     learned: dict[str, float] | None = None  # learned activation parameters (e.g. β), by module name
     parameters: int | None = None
+    # what a model adapter did to the architecture (timm: activation modules replaced by kind, the
+    # kinds left as they were, any small-input adaptation)
+    model_adaptation: dict[str, Any] | None = None
+    cost: Cost | None = None
     train_seconds: float | None = None
     final: EpochMetrics | None = None
     checkpoint_bytes: int | None = None

@@ -37,6 +37,7 @@ def build(results_dir: Path, markdown: Path, baseline: str = "relu", drop_unreco
     from mila_bench.records import runs
     from mila_bench.report import optuna_section
     from mila_bench.report.sections import FIGURE_PREFIX, run_section
+    from mila_bench.report.suite_section import SECTION_PREFIX, suite_name, suite_section
 
     selector = parse_baseline(baseline)
     if not results_dir.is_dir():
@@ -60,6 +61,10 @@ def build(results_dir: Path, markdown: Path, baseline: str = "relu", drop_unreco
         if tag is not None and tag.section:
             by_reproduction.setdefault(tag.section, []).append(record)
     optuna_found = dict(optuna_section.optuna_sections(results_dir / "sweeps", base))
+    by_suite: dict[str, list] = {}
+    for record in records:
+        if suite_name(record):
+            by_suite.setdefault(SECTION_PREFIX + suite_name(record), []).append(record)
 
     report: list[str] = [f"skipped {s}" for s in skipped]
     written: list[Path] = []
@@ -71,6 +76,7 @@ def build(results_dir: Path, markdown: Path, baseline: str = "relu", drop_unreco
         headings = list(doc.sections) + sorted(h for h in by_section if h not in doc.sections)
         headings += sorted(h for h in by_reproduction if h not in headings)
         headings += sorted(h for h in optuna_found if h not in headings)
+        headings += sorted(h for h in by_suite if h not in headings)
         new: dict[str, list[str]] = {}
         for heading in headings:
             old = doc.sections.get(heading, [])
@@ -89,6 +95,11 @@ def build(results_dir: Path, markdown: Path, baseline: str = "relu", drop_unreco
 
                 new[heading] = section_from_records(by_reproduction[heading])
                 report.append(f"rebuilt ## {heading}: {len(by_reproduction[heading])} records")
+            elif heading in by_suite:
+                body, figures = suite_section(heading.removeprefix(SECTION_PREFIX), by_suite[heading], figures_dir, base)
+                written.extend(figures)
+                new[heading] = body
+                report.append(f"rebuilt ## {heading}: {len(by_suite[heading])} records")
             elif heading in optuna_found:
                 new[heading] = optuna_found[heading]
                 report.append(f"rebuilt ## {heading}: from {results_dir / 'sweeps'}")

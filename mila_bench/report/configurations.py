@@ -17,7 +17,7 @@ from mila_bench.records.runs import Record
 # the seed (what we average over), where data and results live, and how fast or how visibly it ran.
 POOLED_KEYS = ("seed", "device", "results.", "sweep.", "trainer.progress", "trainer.threads", "trainer.resume",
                "trainer.eval_batch_size", "dataset.root", "dataset.default_root", "dataset.system_dir",
-               "dataset.download", "dataset.verify", "activation.impl")  # fmt: skip
+               "dataset.download", "dataset.verify", "activation.impl", "suite.")  # fmt: skip
 # Shown in their own columns (Activation, β, Initialization, Epochs) rather than under "Other settings".
 SHOWN_KEYS = ("activation.", "model.initialization", "trainer.epochs")
 # (attribute of the summary's final metrics, column title, scale to display, format, True when higher is better)

@@ -24,6 +24,7 @@ from mila_bench.records.schema import EpochMetrics  # the metrics row is defined
 from mila_bench.training.checks import COMPILE_MODES, check_compile  # noqa: F401  (torch-free, checked at compose)
 from mila_bench.training.schedules import EpochScheduler
 from mila_bench.data.splits import Dataset, Split
+from mila_bench.training.cost import StepTimer
 
 TOP_K = (1, 3, 5)
 #: Keras' backend epsilon: its categorical cross-entropy clips probabilities to [ε, 1 − ε].
@@ -176,6 +177,7 @@ def fit(
     compiled: bool | str = False,
     resume: dict | None = None,
     on_checkpoint: Callable[[dict], None] | None = None,
+    step_timer: StepTimer | None = None,
 ) -> list[EpochMetrics]:
     """Train for ``epochs`` epochs, evaluating on the test split after each one.
 
@@ -189,7 +191,8 @@ def fit(
     (see ``checkpoints``), Mila's kernel state included (where ``auto`` switches to compiled
     depends on the work done so far); ``resume`` is such a checkpoint to continue from. A non-finite
     loss raises :class:`Diverged` naming its epoch and step, at the end of that epoch (the
-    steps after it are wasted work, never recorded: no metrics, no checkpoint).
+    steps after it are wasted work, never recorded: no metrics, no checkpoint). ``step_timer``
+    (``training.cost``) gets a mark after every step and is read once per epoch.
     """
     from mila_bench.activations import fused_mila
     from mila_bench.records import checkpoints
@@ -227,6 +230,8 @@ def fit(
         start = time.perf_counter()
         loss_sum = torch.zeros((), device=device)
         step_losses = torch.zeros(steps, device=device)
+        if step_timer is not None:
+            step_timer.start()
         with tqdm(total=steps, desc=f"epoch {epoch}/{epochs}", leave=False, disable=not progress) as bar:
             for step, (images, labels) in enumerate(data.train.batches(batch_size, generator), start=1):
                 kernels.where = (epoch, step)  # recorded if Mila's auto kernels switch during this step
@@ -244,9 +249,13 @@ def fit(
                 loss = loss.detach()
                 loss_sum += loss
                 step_losses[step - 1] = loss  # kept on the device; checked once, after the epoch
+                if step_timer is not None:
+                    step_timer.mark()
                 bar.update()
         total, bad_step = epoch_totals(loss_sum, step_losses)  # the epoch's one read (waits for the device)
         seconds = time.perf_counter() - start
+        if step_timer is not None:
+            step_timer.epoch_times()
         if bad_step:
             raise Diverged(epoch, bad_step, history)
         metrics = EpochMetrics(

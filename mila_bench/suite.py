@@ -1,0 +1,105 @@
+"""``mila-bench suite NAME``: every task × activation × seed of a suite, through the sweep launchers.
+
+A suite (``configs/suite/NAME.yaml``) names tasks, each a list of Hydra overrides (dataset,
+model, trainer and optimizer settings), plus overrides ``common`` to all of them. Each task is
+one Hydra multirun of :mod:`mila_bench.sweep` over ``activation=…`` and ``seed=range(0,N)``
+on whichever launcher the overrides pick (basic, joblib, SLURM), so every run is recorded as
+``mila-bench train`` records it. Runs carry ``suite.name`` and ``suite.task`` in their config,
+which is how ``report`` finds them, and run with ``trainer.resume=true``: re-running a suite
+after a kill finishes what is missing and trains nothing twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from mila_bench.errors import UsageError, unknown_name
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    description: str
+    metric: str
+    common: tuple[str, ...]
+    tasks: dict[str, tuple[str, ...]]
+
+
+def suite_dir() -> Path:
+    from mila_bench.config import config_dir
+
+    return config_dir() / "suite"
+
+
+def available() -> list[str]:
+    return sorted(p.stem for p in suite_dir().glob("*.yaml"))
+
+
+def load(name: str) -> Suite:
+    """The suite ``name`` from ``configs/suite/NAME.yaml``; an unknown name lists the suites."""
+    from omegaconf import OmegaConf
+
+    from mila_bench.config import OBJECTIVES
+
+    if name not in available():
+        raise unknown_name("suite", name, available())
+    raw = OmegaConf.to_container(OmegaConf.load(suite_dir() / f"{name}.yaml"))
+    tasks = raw.get("tasks") or {}
+    if not isinstance(tasks, dict) or not tasks:
+        raise UsageError(f"configs/suite/{name}.yaml has no tasks; expected tasks: {{NAME: [OVERRIDE, ...]}}")
+    metric = raw.get("metric", "top1")
+    if metric not in OBJECTIVES:
+        raise unknown_name(f"configs/suite/{name}.yaml metric", metric, OBJECTIVES)
+    return Suite(
+        name, str(raw.get("description", "")), metric, tuple(raw.get("common") or ()),
+        {str(task): tuple(str(o) for o in overrides) for task, overrides in tasks.items()},
+    )  # fmt: skip
+
+
+def task_overrides(
+    suite: Suite, task: str, activations: Sequence[str], seeds: int, overrides: Sequence[str]
+) -> list[str]:
+    """The sweep of one task: its settings, the activations × seeds, the suite's tags, the user's overrides."""
+    return [
+        *suite.common, *suite.tasks[task],
+        f"activation={','.join(activations)}", f"seed=range(0,{seeds})",
+        f"+suite.name={suite.name}", f"+suite.task={task}", "trainer.resume=true", *overrides,
+    ]  # fmt: skip
+
+
+def run_suite(
+    name: str,
+    activations: Sequence[str],
+    seeds: int,
+    overrides: Sequence[str] = (),
+    echo: Callable[[str], None] = print,
+    warn: Callable[[str], None] | None = None,
+) -> list[str]:
+    """Check every task's sweep, then run them one after another; return the failure lines (empty: all done)."""
+    from mila_bench import sweep
+
+    suite = load(name)
+    if not activations:
+        raise UsageError("--activations is empty; give e.g. --activations mila,mish,relu,gelu")
+    for override in overrides:
+        key = override.lstrip("+~").split("=", 1)[0]
+        if key in ("seed", "activation", "suite.name", "suite.task"):
+            raise UsageError(
+                f"override {override!r} is not allowed here: the suite sets it; use --activations and --seeds"
+            )
+    # Every task is planned (composed and checked) before any runs: bad input trains nothing.
+    for task in suite.tasks:
+        try:
+            sweep.plan(task_overrides(suite, task, activations, seeds, overrides))
+        except UsageError as err:
+            raise UsageError(f"suite {name}, task {task}: {err}") from None
+    failures = []
+    for i, task in enumerate(suite.tasks, 1):
+        echo(f"suite {name}: task {i}/{len(suite.tasks)} {task} ({' '.join(suite.tasks[task])})")
+        outcome = sweep.sweep(task_overrides(suite, task, activations, seeds, overrides), echo=echo, warn=warn)
+        failure = sweep.failure_line(outcome)
+        if failure:
+            failures.append(f"task {task}: {failure}")
+    return failures
