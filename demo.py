@@ -10,10 +10,11 @@ as the original did, then (new) the test accuracy; the run is recorded like
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 from mila_bench.config import group_options
-from mila_bench.errors import UsageError
+from mila_bench.errors import RunInterrupted, UsageError
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -66,6 +67,13 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"demo.py: error: {err}", file=sys.stderr)
         return err.exit_code
+    except RunInterrupted as err:  # the run's folder and last checkpoint are kept: say how to continue
+        err.resume_command = shlex.join([sys.executable, *sys.argv, "trainer.resume=true"])
+        print(f"demo.py: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("demo.py: interrupted", file=sys.stderr)
+        return 130
     print(f"Test accuracy (top-1): {100 * result.history[-1].top1:.2f}%  (run: {result.run_dir})")
     return 0
 

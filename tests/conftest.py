@@ -86,15 +86,3 @@ def cifar_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_cifar10(root)
     write_cifar100(root)
     return root
-
-
-#: Slow tests in files that do not import pytest (so cannot take the decorator): every test of
-#: test_resume.py trains and kills real runs; the fresh-clone check copies and rebuilds the repository.
-SLOW_WITHOUT_DECORATOR = ("test_resume.py::", "test_record.py::test_a_fresh_clone_rebuilds_results_md_byte_for_byte")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark SLOW_WITHOUT_DECORATOR slow."""
-    for item in items:
-        if item.nodeid.split("/")[-1].startswith(SLOW_WITHOUT_DECORATOR):
-            item.add_marker(pytest.mark.slow)

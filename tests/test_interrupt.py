@@ -51,3 +51,27 @@ def test_sigint_keeps_the_run_and_names_the_command_that_resumes_it(tmp_path: Pa
     assert summary["final"]["epoch"] == 3 and summary["final"]["top1"] > 0.7  # learned (chance is 0.1)
     assert list((tmp_path / "results").iterdir()) == [run_dir]
     assert run_dir.name in (tmp_path / "Results.md").read_text()
+
+
+def test_sigint_in_demo_py_says_how_to_resume_and_that_command_finishes_the_run(tmp_path: Path, fashion_root: Path) -> None:
+    from conftest import ROOT
+
+    args = ["--epochs", "3", "--data-dir", str(fashion_root), "dataset.train_subset=6000", "trainer.progress=false",
+            "trainer.threads=1"]  # fmt: skip
+    proc = subprocess.Popen([sys.executable, str(ROOT / "demo.py"), *args], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.time() + 300
+    while not list(tmp_path.glob("results/*/checkpoint.pt")) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    [line] = [l for l in err.splitlines() if l.strip()]
+    assert line.startswith("demo.py: interrupted; run folder results/") and "resume it with: " in line
+    command = shlex.split(line.split("resume it with: ", 1)[1])
+    assert command[-1] == "trainer.resume=true" and command[-1 - len(args):-1] == args
+    resumed = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "Test accuracy (top-1)" in resumed.stdout
+    [run_dir] = list((tmp_path / "results").iterdir())
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "completed"

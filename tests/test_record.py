@@ -6,9 +6,12 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from conftest import ROOT, run_cli
 
 
+@pytest.mark.slow
 def test_a_fresh_clone_rebuilds_results_md_byte_for_byte(tmp_path: Path) -> None:
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)

@@ -15,6 +15,8 @@ import torch
 
 from conftest import run_cli
 
+pytestmark = pytest.mark.slow  # every test here trains, kills and resumes real runs
+
 COMMON = ["dataset.train_subset=20000", "trainer.epochs=4", "device=cpu", "seed=1", "trainer.progress=false"]
 
 
