@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 from scipy import stats
 
 from by_hand import holm_by_hand
-from conftest import run_cli
+from conftest import markdown_table as table, run_cli
 from mila_bench.records import results_md as runs
 from mila_bench.records import runs as results_store
 from mila_bench.records.schema import Divergence
@@ -60,18 +60,6 @@ def records(tmp_path: Path) -> Path:
     for overrides, seed, top1, loss in RECORDS:
         make_run(results, overrides, seed, top1, loss)
     return tmp_path
-
-
-def table(text: str, heading: str) -> list[dict[str, str]]:
-    lines = text.splitlines()
-    at = lines.index(heading)
-    while not lines[at].startswith("|"):
-        at += 1
-    rows = []
-    while at < len(lines) and lines[at].startswith("|"):
-        rows.append([c.strip() for c in lines[at].strip().strip("|").split("|")])
-        at += 1
-    return [dict(zip(rows[0], r)) for r in rows[2:]]
 
 
 def welch_p(a: list[float], b: list[float]) -> float:
