@@ -228,7 +228,7 @@ def test_the_trained_model_computes_the_custom_target(workdir: Path, fashion_roo
     [scale] = [p for name, p in module.model.named_parameters() if name.endswith("scale")]
     assert scale.item() != 2.0  # the class's own parameter was trained with the network
     torch.testing.assert_close(act(x.float()).double(), scale.item() * torch.tanh(x), rtol=1e-5, atol=1e-6)
-    losses = {r.summary.get("activation_target", "relu"): r.history[0].train_loss for r in (fn, module, relu)}
+    losses = {r.summary.activation_target or "relu": r.history[0].train_loss for r in (fn, module, relu)}
     assert len(set(losses.values())) == 3, losses  # same seed, same batches: only the activation differs
 
 

@@ -105,12 +105,12 @@ def serf(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
 
 
 def test_a_custom_activation_reaches_the_timm_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    (tmp_path / "my_acts.py").write_text(
+    (tmp_path / "timm_test_acts.py").write_text(
         "import torch\nfrom torch.nn import functional as F\n\n"
         "def serf(x, scale=1.0):\n    return scale * x * torch.erf(F.softplus(x))\n"
     )
     monkeypatch.chdir(tmp_path)
-    make = activation_factory({"name": "custom", "target": "my_acts:serf", "scale": 2.0})
+    make = activation_factory({"name": "custom", "target": "timm_test_acts:serf", "scale": 2.0})
     model = build_timm(timm_cfg("regnetx_002"), make, (1, 28, 28), 10)
     ours = [m for m in model.modules() if isinstance(m, Activation)]
     assert ours and len(ours) == sum(default_activations("regnetx_002").values())
