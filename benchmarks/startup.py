@@ -24,8 +24,9 @@ WRAPPER = (
     "import sys, atexit; "
     f"atexit.register(lambda: print('{MARK}' + str('torch' in sys.modules), file=sys.stderr)); "
     "sys.argv = ['mila-bench', *sys.argv[1:]]; "
-    "from mila_bench.cli.app import main; main()"
-)
+    "exec('try:\\n from mila_bench.cli.app import main\\nexcept ModuleNotFoundError:\\n from mila_bench.cli import main'); "
+    "main()"
+)  # checkouts from before the cli/ package had mila_bench.cli:main
 COMMANDS: dict[str, list[str] | None] = {
     "mila-bench --help": ["--help"],
     "mila-bench list": ["list"],
