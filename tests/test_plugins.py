@@ -175,6 +175,24 @@ def test_plugin_trains_is_recorded_reported_and_plotted_like_a_built_in(
 
 
 @pytest.mark.slow
+def test_a_plugin_reaches_every_activation_of_a_timm_model(workdir: Path, fashion_root: Path, plugin_site: Path) -> None:
+    import torch
+    import timm
+
+    proc = cli(["train", "model=timm", "model.arch=regnetx_002", "activation=serf", "activation.alpha=0.5",
+                "dataset.train_subset=512", "trainer.epochs=1", "trainer.threads=1", "trainer.progress=false",
+                f"dataset.root={fashion_root}"], workdir, plugin_site)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    [summary] = list(recorded(workdir).values())
+    assert summary["activation"] == "serf" and summary["activation_target"] == "serf_acts:serf"
+    # As many serf modules as timm's own regnetx_002 has ReLUs, counted here on a meta-device copy.
+    with torch.device("meta"):
+        default = timm.create_model("regnetx_002", pretrained=False)
+    relus = sum(isinstance(m, torch.nn.ReLU) for m in default.modules())
+    assert relus > 0 and summary["model_adaptation"]["replaced"] == {"act_layer": relus}
+
+
+@pytest.mark.slow
 def test_plugin_module_class_in_a_sweep(workdir: Path, fashion_root: Path, plugin_site: Path) -> None:
     proc = cli(["sweep", "activation=soft_clip", "activation.limit=1,4", *TINY, f"dataset.root={fashion_root}"], workdir,
                plugin_site)  # fmt: skip
