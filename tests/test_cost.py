@@ -55,6 +55,7 @@ def test_step_timer_median_skips_the_warm_up() -> None:
     assert timer.median_ms() < 20  # the slow warm-up steps are not in it
 
 
+@pytest.mark.slow
 def test_a_run_records_its_cost(tmp_path: Path, fashion_root: Path) -> None:
     import json
 

@@ -72,6 +72,7 @@ def test_every_listed_model_trains_a_step_with_mila_and_keeps_none_of_its_own_ac
     assert any(not torch.equal(b, p) for b, p in zip(before, model.parameters()))
 
 
+@pytest.mark.slow
 def test_small_inputs_use_the_models_own_arguments_else_a_recorded_stem_adaptation() -> None:
     make = activation_factory({"name": "relu"})
     vit = build_timm(timm_cfg("vit_tiny_patch16_224"), make, (3, 32, 32), 10)
@@ -87,6 +88,7 @@ def test_small_inputs_use_the_models_own_arguments_else_a_recorded_stem_adaptati
     assert mine.patch_embed.num_patches == 16 and mine.timm_report.small_input is None
 
 
+@pytest.mark.slow
 def test_gates_are_kept_unless_asked_and_what_remains_is_counted() -> None:
     make = activation_factory({"name": "mila"})
     kept = build_timm(timm_cfg("mobilenetv3_small_100"), make, (1, 28, 28), 10)
@@ -104,6 +106,7 @@ def serf(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
     return scale * x * torch.erf(nn.functional.softplus(x))
 
 
+@pytest.mark.slow
 def test_a_custom_activation_reaches_the_timm_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     (tmp_path / "timm_test_acts.py").write_text(
         "import torch\nfrom torch.nn import functional as F\n\n"
@@ -139,6 +142,7 @@ def test_a_model_with_nothing_to_replace_is_an_error() -> None:
         build_timm(timm_cfg("mila_bench_test_linear"), activation_factory({"name": "mila"}), (1, 28, 28), 10)
 
 
+@pytest.mark.slow
 def test_an_unknown_architecture_is_one_line_with_the_closest_names(tmp_path: Path) -> None:
     result = run_cli(["train", "model=timm", "model.arch=resnet_18"], cwd=tmp_path)
     assert result.returncode == 2
@@ -165,6 +169,7 @@ def test_a_timm_model_trains_through_the_cli_learns_and_records_what_was_replace
     assert "## fashion_mnist · timm · regnetx_002" in (tmp_path / "Results.md").read_text()
 
 
+@pytest.mark.slow
 def test_a_model_that_cannot_fit_the_input_is_refused_before_a_record_exists(tmp_path: Path, fashion_root: Path) -> None:
     from timm.models import register_model
 
