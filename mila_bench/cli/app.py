@@ -138,6 +138,33 @@ def report(
     guarded(debug, action)
 
 
+RUNS_FILTER_HELP = """Filters, KEY=VALUE (all must hold; VALUE may be a,b for either), e.g.
+activation=mila activation.beta=-0.25 dataset=fashion_mnist seed=0,1 status=completed.
+KEY is a column (params.*, metrics.*, cost.*, env.*), a column without its prefix, or a group (activation = activation.name)."""
+
+
+@app.command()
+def runs(
+    filters: Annotated[Optional[list[str]], typer.Argument(help=RUNS_FILTER_HELP, show_default=False)] = None,
+    output: Annotated[
+        str, typer.Option("--format", help="table (chosen columns), csv or json (every column).")
+    ] = "table",
+    columns: Annotated[
+        Optional[str], typer.Option("--columns", help="Comma-separated columns of the table (keys as for filters).")
+    ] = None,
+    results: Annotated[str, typer.Option("--results", help="Folder of recorded runs.")] = "results",
+    debug: DebugOption = False,
+) -> None:
+    """List the recorded runs, filtered: one row per run, its config, final metrics, cost and environment."""
+
+    def action() -> None:
+        from mila_bench.cli.runs_output import render
+
+        typer.echo(render(results, filters or [], output, columns), nl=False)
+
+    guarded(debug, action)
+
+
 @app.command("list")
 def list_options() -> None:
     """List the choices of every config group; activations with their parameters and defaults, plugins marked."""
