@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: demo test test-fast install data benchmark figures
+.PHONY: demo test test-fast install data benchmark figures docs
 
 demo: install data
 	$(BIN)/python demo.py --activation mila --model_initialization class
@@ -33,6 +33,11 @@ figures: install data
 	$(BIN)/mila-bench plot gradients --points 100 --arrows 12 --out $(FIGURES) --dpi 80
 	$(BIN)/mila-bench plot noise --seeds 3 --out $(FIGURES) --dpi 80 trainer.threads=1
 	$(BIN)/mila-bench plot depth --seeds 3 --out $(FIGURES) --dpi 80 trainer.threads=1
+
+# The docs site (mkdocs.yml, docs/) into site/; --strict fails on any warning (a broken link, a missing page).
+# The CLI and configuration references are generated from the Typer app and configs/ at build time.
+docs: install
+	DISABLE_MKDOCS_2_WARNING=true $(BIN)/mkdocs build --strict
 
 install: $(VENV)/.installed
 
