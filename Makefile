@@ -37,7 +37,7 @@ figures: install data
 # The docs site (mkdocs.yml, docs/) into site/; --strict fails on any warning (a broken link, a missing page).
 # The CLI and configuration references are generated from the Typer app and configs/ at build time.
 docs: install
-	DISABLE_MKDOCS_2_WARNING=true $(BIN)/mkdocs build --strict
+	DISABLE_MKDOCS_2_WARNING=true NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 install: $(VENV)/.installed
 
