@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: demo test test-fast install data benchmark figures
+.PHONY: demo test test-fast install data benchmark figures docs
 
 demo: install data
 	$(BIN)/python demo.py --activation mila --model_initialization class
@@ -21,8 +21,8 @@ test-fast: install data
 benchmark: install data
 	$(BIN)/python benchmarks/demo_speed.py
 
-# The README's example figures (docs/figures/): PNG + CSV per figure. noise and depth train 3
-# seeds of each of 3 activations at the demo's settings (5 epochs, all 60,000 images), one torch
+# The example figures of the docs (docs/figures/; the README shows noise.png): PNG + CSV per
+# figure. noise and depth train 3 seeds of each of 3 activations at the demo's settings (5 epochs, all 60,000 images), one torch
 # thread per run (the thread count changes the last bits of a result; one keeps them repeatable
 # from machine to machine), and compare the activations seed by seed (*_pairs.csv).
 FIGURES := docs/figures
@@ -33,6 +33,11 @@ figures: install data
 	$(BIN)/mila-bench plot gradients --points 100 --arrows 12 --out $(FIGURES) --dpi 80
 	$(BIN)/mila-bench plot noise --seeds 3 --out $(FIGURES) --dpi 80 trainer.threads=1
 	$(BIN)/mila-bench plot depth --seeds 3 --out $(FIGURES) --dpi 80 trainer.threads=1
+
+# The docs site (mkdocs.yml, docs/) into site/; --strict fails on any warning (a broken link, a missing page).
+# The CLI and configuration references are generated from the Typer app and configs/ at build time.
+docs: install
+	DISABLE_MKDOCS_2_WARNING=true NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 install: $(VENV)/.installed
 

@@ -32,7 +32,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--data-dir", default=None, help="Fashion-MNIST root (default: see README)")
+    parser.add_argument("--data-dir", default=None, help="Fashion-MNIST root (default: see docs/getting-started.md)")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, KEY=VALUE")
     return parser.parse_args(argv)

@@ -230,7 +230,7 @@ def check_accounting() -> str | None:
     return (
         f"SLURM job accounting does not answer ({reason}): a job that dies (killed, out of memory, node failure) "
         "cannot be detected, so this sweep may wait forever. Fix: enable accounting (slurmdbd with "
-        "AccountingStorageType=accounting_storage/slurmdbd, so `sacct` answers; see README, SLURM), or bound the "
+        "AccountingStorageType=accounting_storage/slurmdbd, so `sacct` answers; see docs/sweeps.md, SLURM), or bound the "
         "wait yourself, e.g. `timeout 13h mila-bench sweep ... hydra.launcher.timeout_min=720`"
     )
 
