@@ -32,6 +32,7 @@ COMMANDS: dict[str, list[str] | None] = {
     "mila-bench list": ["list"],
     "mila-bench train activation=nope": ["train", "activation=nope"],
     "mila-bench train trainer.epochs=-1": ["train", "trainer.epochs=-1"],
+    "mila-bench runs activation=mila (the committed records)": ["runs", "activation=mila"],
     'python -c "import torch"': None,
 }
 
