@@ -343,6 +343,7 @@ def environment(device: torch.device, deterministic: bool) -> Environment:
         cpu=cpu_model(),
         torch_threads=torch.get_num_threads(),
         deterministic=deterministic,
+        git_commit=source_commit(),
     )
 
 
@@ -355,6 +356,25 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def source_commit() -> str | None:
+    """The commit of the source checkout this code runs from (trackers tag runs with it). None when the
+    package is not the top of a git checkout (an installed copy inside some other repository is not) or
+    git is missing: a run never fails over its provenance."""
+    import subprocess
+
+    checkout = Path(__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel", "HEAD"], cwd=checkout, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = out.stdout.split()
+    if out.returncode != 0 or len(lines) != 2 or Path(lines[0]).resolve() != checkout:
+        return None
+    return lines[1]
 
 
 def _activation_source(cfg: DictConfig) -> dict[str, str]:
