@@ -138,6 +138,29 @@ def report(
     guarded(debug, action)
 
 
+EXPORT_HELP = """The tracker's settings as for train, e.g. logger.mlflow.tracking_uri=URI, logger.mlflow.experiment=NAME,
+logger.tensorboard.dir=DIR, logger.wandb.project=NAME logger.wandb.mode=online."""
+
+
+@app.command()
+def export(
+    tracker: Annotated[str, typer.Argument(help="mlflow, tensorboard or wandb.", show_default=False)],
+    overrides: Annotated[Optional[list[str]], typer.Argument(help=EXPORT_HELP, show_default=False)] = None,
+    results: Annotated[str, typer.Option("--results", help="Folder of recorded runs.")] = "results",
+    debug: DebugOption = False,
+) -> None:
+    """Backfill the finished run records into a tracker; runs it already holds are skipped (safe to repeat)."""
+
+    def action() -> None:
+        from pathlib import Path
+
+        from mila_bench.trackers.export import export as export_records
+
+        typer.echo(export_records(tracker, Path(results), overrides or []))
+
+    guarded(debug, action)
+
+
 @app.command("list")
 def list_options() -> None:
     """List the choices of every config group; activations with their parameters and defaults, plugins marked."""
