@@ -348,11 +348,9 @@ def test_export_backfills_each_finished_record_once(tmp_path: Path, fashion_root
     assert len(list((tmp_path / "results" / "wandb").glob("offline-run-*"))) == 2
 
 
-def test_export_of_an_unknown_tracker_is_one_line(tmp_path: Path) -> None:
-    from mila_bench.trackers.export import export
-
+def test_export_of_an_unknown_tracker_is_one_line() -> None:
     with pytest.raises(UsageError, match="^unknown tracker 'nope'; allowed: mlflow, tensorboard, wandb$"):
-        export("nope", tmp_path)
+        checks.tracker_name("nope")
 
 
 # ---------------------------------------------------------------- sweeps share one MLflow store

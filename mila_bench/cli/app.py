@@ -154,9 +154,13 @@ def export(
     def action() -> None:
         from pathlib import Path
 
+        from mila_bench.config import compose
+        from mila_bench.trackers.checks import tracker_name
         from mila_bench.trackers.export import export as export_records
 
-        typer.echo(export_records(tracker, Path(results), overrides or []))
+        name = tracker_name(tracker)
+        cfg = compose([f"logger=[{name}]", *(overrides or [])])  # the tracker's settings, checked as for train
+        typer.echo(export_records(name, cfg.logger[name], Path(results)))
 
     guarded(debug, action)
 

@@ -19,6 +19,13 @@ def selected(logger: Mapping | None) -> list[str]:
     return list(logger or {})
 
 
+def tracker_name(name: str) -> str:
+    """``name`` if it is a tracker (``mila-bench export NAME``)."""
+    if name not in PACKAGES:
+        raise unknown_name("tracker", name, PACKAGES)
+    return name
+
+
 def check(logger: Mapping | None) -> list[str]:
     """The selected trackers, each checked; raise :class:`UsageError` naming the first problem."""
     names = selected(logger)

@@ -4,29 +4,21 @@ exporting twice creates each run once."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from pathlib import Path
-
-from mila_bench.errors import unknown_name
-from mila_bench.trackers.checks import PACKAGES
+from typing import Any
 
 
-def export(name: str, results_dir: Path, overrides: Sequence[str] = ()) -> str:
-    """Export every completed or diverged record under ``results_dir`` to tracker ``name``; the line to print.
-
-    ``overrides`` set the tracker's settings as for ``train`` (``logger.mlflow.tracking_uri=...``).
-    """
-    if name not in PACKAGES:
-        raise unknown_name("tracker", name, PACKAGES)
+def export(name: str, settings: Mapping[str, Any], results_dir: Path) -> str:
+    """Export every completed or diverged record under ``results_dir`` to tracker ``name`` with its
+    ``settings`` (the composed ``logger.<name>``, as for ``train``); the line to print."""
     from omegaconf import OmegaConf
 
-    from mila_bench.config import compose
     from mila_bench.records import runs
     from mila_bench.trackers.base import params
     from mila_bench.trackers.fanout import build
 
-    cfg = compose([f"logger=[{name}]", *overrides])  # the tracker's settings, checked as for train
-    tracker = build(name, cfg.logger[name], results_dir)
+    tracker = build(name, settings, results_dir)
     records, skipped = runs.load(results_dir)
     exported = present = 0
     for record in records:
