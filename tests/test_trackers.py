@@ -366,3 +366,23 @@ def test_a_parallel_sweep_logs_each_job_to_one_mlflow_store(tmp_path: Path, fash
     found = mlflow_runs(tmp_path)
     assert sorted(found["tags.mlflow.runName"]) == sorted(recorded(tmp_path)) and len(found) == 2
     assert set(found["status"]) == {"FINISHED"} and not any(math.isnan(v) for v in found["metrics.top1"])
+
+
+@pytest.mark.slow
+def test_a_diverged_run_ends_its_tracker_run_as_failed_and_resuming_with_other_trackers_is_allowed(
+    tmp_path: Path, fashion_root: Path
+) -> None:
+    diverging = tiny(fashion_root, "optimizer=sgd", "optimizer.lr=1e10", "logger=[mlflow,tensorboard]")
+    proc = run_cli(["train", *diverging], tmp_path)
+    assert proc.returncode == 3
+    [line] = [line for line in proc.stderr.splitlines() if line.strip()]  # no tracker warning beside it
+    assert line.startswith("mila-bench: error: run diverged")
+    [(run_id, summary)] = recorded(tmp_path).items()
+    [found] = mlflow_runs(tmp_path).to_dict("records")
+    assert summary["status"] == "diverged" and found["tags.mlflow.runName"] == run_id and found["status"] == "FAILED"
+    assert any((tmp_path / "results" / "tensorboard" / run_id).glob("events.out.tfevents.*"))
+    # The same config with another tracker selection is the same run: resume finds it (diverged: refused, not re-run).
+    again = run_cli(["train", *tiny(fashion_root, "optimizer=sgd", "optimizer.lr=1e10", "logger=wandb",
+                                    "trainer.resume=true")], tmp_path)  # fmt: skip
+    assert again.returncode == 3 and f"run results/{run_id} already diverged" in again.stderr
+    assert len(recorded(tmp_path)) == 1
