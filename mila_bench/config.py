@@ -2,7 +2,7 @@
 
 Hydra does composition and override parsing; this module turns its errors into one line and
 hands each group to the module that owns its rules (``activations.catalog``, ``models.checks``,
-``data.checks``, ``training.checks``, ``training.schedules``); it checks only the run's own keys
+``data.checks``, ``training.checks``, ``training.schedules``, ``trackers.checks``); it checks only the run's own keys
 (seed, device, sweep objective). No check imports torch, so bad input is answered without it.
 Every default lives in ``configs/`` (activation parameters: in the registry, which the
 activation configs take them from), and code reads the composed values.
@@ -23,7 +23,7 @@ from mila_bench.errors import UsageError, unknown_name
 #: What a sweep job can return to the sweeper (``sweep.objective``), and which way is better.
 OBJECTIVES = {"top1": "maximize", "top3": "maximize", "top5": "maximize", "test_loss": "minimize"}
 
-GROUPS = ("activation", "model", "dataset", "optimizer", "scheduler", "trainer", "experiment")
+GROUPS = ("activation", "model", "dataset", "optimizer", "scheduler", "trainer", "experiment", "logger")
 
 
 def config_dir() -> Path:
@@ -98,8 +98,9 @@ def compose(overrides: Sequence[str] = (), with_hydra: bool = False) -> DictConf
     except MissingConfigException as err:
         missing = str(err.missing_cfg_file or "")
         group, _, option = missing.rpartition("/")
-        if (group in GROUPS or group.startswith("hydra/")) and err.options is not None:
-            raise unknown_name(group, option, err.options) from None
+        if group in GROUPS or (group.startswith("hydra/") and err.options is not None):
+            # a list selection (logger=[mlflow,nope]) fails without the options: they are the group's files
+            raise unknown_name(group, option, err.options if err.options is not None else group_options(group)) from None
         raise UsageError(_first_line(err)) from None
     except OverrideParseException as err:
         raise UsageError(f"malformed override: {_first_line(err)}") from None
@@ -129,6 +130,7 @@ def validate(cfg: DictConfig) -> None:
     from mila_bench.data.checks import check as check_dataset
     from mila_bench.models.checks import check as check_model
     from mila_bench.training.checks import check_optimizer, check_trainer
+    from mila_bench.trackers.checks import check as check_logger
     from mila_bench.training.schedules import check_scheduler
 
     checks = (
@@ -146,6 +148,7 @@ def validate(cfg: DictConfig) -> None:
             from mila_bench.activations.resolve import activation_factory
 
             activation_factory(cfg.activation)
+    check_logger(cfg.get("logger"))
     integer("seed", cfg.seed, 0)
     if cfg.sweep.objective not in OBJECTIVES:
         raise unknown_name("sweep.objective", cfg.sweep.objective, OBJECTIVES)

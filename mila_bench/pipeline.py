@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import torch
 
     from mila_bench.data.splits import Dataset
+    from mila_bench.trackers.fanout import Trackers
     from mila_bench.training.cost import StepTimer
     from mila_bench.training.run_settings import RunSettings
 
@@ -70,6 +71,7 @@ def train(
 
     The run's folder is created when training starts (status ``running``) and gets a checkpoint
     and the metrics so far after every epoch; the Results.md row is written once, at completion.
+    The selected trackers (``logger``) follow each of these steps once the record has it.
     A diverged run is recorded as such; an interrupted one (Ctrl-C) keeps its folder and last
     checkpoint for ``trainer.resume=true`` (:class:`RunInterrupted`). ``reproduction`` tags the run
     with the published table row it reproduces.
@@ -86,9 +88,16 @@ def train(
         data = load_data(cfg, plan.device)
         check_buildable(cfg.model, data.input_shape, data.num_classes)  # before the record exists
         run = open_record(cfg, plan, data, reproduction, settings.record())
-        model, history, cost = fit_run(cfg, data, run, on_epoch, settings)
+        views = start_trackers(cfg, plan, run)
+        try:
+            model, history, cost = fit_run(cfg, data, run, _chain(views.log_epoch, on_epoch), settings)
+        except BaseException:  # diverged (recorded so), interrupted or failed: the trackers end the run as recorded
+            views.finish(run.summary, run.run_dir)
+            raise
         process = settings.record()
-    return finish(plan, run, model, history, process, cost)
+    result = finish(plan, run, model, history, process, cost)
+    views.finish(result.summary, run.run_dir)
+    return result
 
 
 def resolve(cfg: DictConfig) -> Resolved:
@@ -186,6 +195,27 @@ def new_summary(
         reproduction=reproduction,
         process=process,
     )
+
+
+def start_trackers(cfg: DictConfig, plan: Resolved, run: OpenRun) -> Trackers:
+    """The trackers ``cfg.logger`` selects, started on the record just written: the params they log are
+    its config.yaml's, as ``mila-bench export`` logs them for a record made without them."""
+    from mila_bench.trackers.base import params
+    from mila_bench.trackers.fanout import Trackers
+
+    views = Trackers(cfg.get("logger"), plan.results_dir)
+    if views.active:
+        views.start(run.summary, params(OmegaConf.to_container(OmegaConf.load(run.run_dir / "config.yaml"))))
+    return views
+
+
+def _chain(*calls: Callable[[EpochMetrics], None] | None) -> Callable[[EpochMetrics], None]:
+    def each(metrics: EpochMetrics) -> None:
+        for call in calls:
+            if call is not None:
+                call(metrics)
+
+    return each
 
 
 def fit_run(
@@ -343,6 +373,7 @@ def environment(device: torch.device, deterministic: bool) -> Environment:
         cpu=cpu_model(),
         torch_threads=torch.get_num_threads(),
         deterministic=deterministic,
+        git_commit=source_commit(),
     )
 
 
@@ -355,6 +386,25 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def source_commit() -> str | None:
+    """The commit of the source checkout this code runs from (trackers tag runs with it). None when the
+    package is not the top of a git checkout (an installed copy inside some other repository is not) or
+    git is missing: a run never fails over its provenance."""
+    import subprocess
+
+    checkout = Path(__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel", "HEAD"], cwd=checkout, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = out.stdout.split()
+    if out.returncode != 0 or len(lines) != 2 or Path(lines[0]).resolve() != checkout:
+        return None
+    return lines[1]
 
 
 def _activation_source(cfg: DictConfig) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Help, ``list`` and bad input answer without importing torch (or torchvision).
+"""Help, ``list`` and bad input answer without importing torch (or torchvision, or a tracker's package).
 
 The real CLI runs in a subprocess whose wrapper reports, at exit, which of them got imported;
 each bad input must exit non-zero with one line naming the bad value and write nothing.
@@ -16,7 +16,7 @@ import pytest
 MARK = "HEAVY-IMPORTED="
 WRAPPER = (
     "import sys, atexit; "
-    f"atexit.register(lambda: print('{MARK}' + ','.join(m for m in ('torch', 'torchvision') if m in sys.modules), "
+    f"atexit.register(lambda: print('{MARK}' + ','.join(m for m in ('torch', 'torchvision', 'mlflow', 'wandb', 'tensorboard') if m in sys.modules), "
     "file=sys.stderr)); "
     "sys.argv = ['mila-bench', *sys.argv[1:]]; "
     "from mila_bench.cli.app import main; main()"
@@ -35,7 +35,7 @@ def cli(args: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess, list[s
 
 @pytest.mark.parametrize(
     "args", [["--help"], ["train", "--help"], ["sweep", "--help"], ["reproduce", "--help"], ["report", "--help"],
-             ["plot", "--help"], ["plot", "noise", "--help"], ["reproduce", "--list"]],
+             ["plot", "--help"], ["plot", "noise", "--help"], ["reproduce", "--list"], ["export", "--help"]],
     ids=" ".join,
 )  # fmt: skip
 def test_help_answers_without_torch(tmp_path: Path, args: list[str]) -> None:
@@ -50,6 +50,7 @@ def test_list_prints_every_activation_with_its_defaults_without_torch(tmp_path: 
     proc, _, heavy = cli(["list"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert heavy == []
+    assert "logger: mlflow, none, tensorboard, wandb" in proc.stdout.splitlines()
     lines = {line.split()[0]: line for line in proc.stdout.splitlines() if line.startswith("  ")}
     assert set(available()) <= set(lines)
     for name in available():
@@ -75,6 +76,10 @@ BAD_INPUT = [
     ("unknown key", ["train", "trainer.epoch=3"], "unknown config key 'trainer.epoch'"),
     ("malformed override", ["train", "activation=["], "malformed override"),
     ("bad device", ["train", "device=tpu"], "device='tpu'"),
+    ("unknown logger", ["train", "logger=nope"], "unknown logger 'nope'; allowed: mlflow, none, tensorboard, wandb"),
+    ("unknown logger in a list", ["train", "logger=[mlflow,nope]"], "unknown logger 'nope'"),
+    ("bad wandb mode", ["train", "logger=wandb", "logger.wandb.mode=x"], "logger.wandb.mode='x'"),
+    ("export unknown tracker", ["export", "nope"], "unknown tracker 'nope'; allowed: mlflow, tensorboard, wandb"),
     ("bad flag", ["train", "--bogus"], "--bogus"),
     ("sweep unknown option", ["sweep", "activation=mila,nope"], "unknown activation 'nope'"),
     ("sweep bad number", ["sweep", "trainer.batch_size=64,0"], "trainer.batch_size=0"),

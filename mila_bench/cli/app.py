@@ -165,6 +165,33 @@ def runs(
     guarded(debug, action)
 
 
+EXPORT_HELP = """The tracker's settings as for train, e.g. logger.mlflow.tracking_uri=URI, logger.mlflow.experiment=NAME,
+logger.tensorboard.dir=DIR, logger.wandb.project=NAME logger.wandb.mode=online."""
+
+
+@app.command()
+def export(
+    tracker: Annotated[str, typer.Argument(help="mlflow, tensorboard or wandb.", show_default=False)],
+    overrides: Annotated[Optional[list[str]], typer.Argument(help=EXPORT_HELP, show_default=False)] = None,
+    results: Annotated[str, typer.Option("--results", help="Folder of recorded runs.")] = "results",
+    debug: DebugOption = False,
+) -> None:
+    """Backfill the finished run records into a tracker; runs it already holds are skipped (safe to repeat)."""
+
+    def action() -> None:
+        from pathlib import Path
+
+        from mila_bench.config import compose
+        from mila_bench.trackers.checks import tracker_name
+        from mila_bench.trackers.export import export as export_records
+
+        name = tracker_name(tracker)
+        cfg = compose([f"logger=[{name}]", *(overrides or [])])  # the tracker's settings, checked as for train
+        typer.echo(export_records(name, cfg.logger[name], Path(results)))
+
+    guarded(debug, action)
+
+
 @app.command("list")
 def list_options() -> None:
     """List the choices of every config group; activations with their parameters and defaults, plugins marked."""

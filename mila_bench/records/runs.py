@@ -26,6 +26,8 @@ from mila_bench.records.schema import EpochMetrics, Summary, upgrade_config
 
 #: Trainer keys that may differ between a run and its resumption.
 RESUME_IGNORES = ("resume", "progress")
+#: Top-level keys that are not part of a run's identity: which trackers view it (``logger``).
+IDENTITY_IGNORES = ("logger",)
 
 
 def new_run_id(dataset: str, model: str, activation: str, seed: int) -> str:
@@ -152,7 +154,7 @@ def find_resumable(results_dir: Path, config: Mapping) -> tuple[Path, str] | Non
         trainer = dict(plain.get("trainer", {}))
         for key in RESUME_IGNORES:
             trainer.pop(key, None)
-        return {**plain, "trainer": trainer}
+        return {**{k: v for k, v in plain.items() if k not in IDENTITY_IGNORES}, "trainer": trainer}
 
     wanted = comparable(config)
     candidates = sorted(results_dir.glob("*/summary.json"), reverse=True) if results_dir.is_dir() else []

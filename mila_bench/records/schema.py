@@ -7,7 +7,8 @@ a field it needs is refused as unreadable instead of guessed at. Records carry
 is upgraded when read, never rewritten on disk: committed records stay as they were made.
 
 Version history (summary): 1 — the keys as first recorded; 2 — adds ``schema_version`` and the
-optional ``process`` (the run's process-wide settings). Checkpoint: 1 — as :class:`Checkpoint`.
+optional ``process`` (the run's process-wide settings); 3 — adds the optional
+``environment.git_commit`` (the source checkout the run ran from). Checkpoint: 1 — as :class:`Checkpoint`.
 """
 
 from __future__ import annotations
@@ -24,9 +25,14 @@ from mila_bench.errors import UnreadableRecord
 if TYPE_CHECKING:
     import torch
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 CHECKPOINT_VERSION = 1
 Status = Literal["running", "completed", "diverged"]
+
+
+#: Field metadata of a nested field added later with default None: left out of the JSON while unset,
+#: so a record written before the field existed reads and writes back unchanged.
+WRITTEN_WHEN_SET = {"written_when_set": True}
 
 
 @dataclass
@@ -68,6 +74,8 @@ class Environment:
     cpu: str
     torch_threads: int
     deterministic: bool
+    # the source checkout's commit (``git rev-parse HEAD``); absent in older records and outside a checkout
+    git_commit: str | None = field(default=None, metadata=WRITTEN_WHEN_SET)
 
 
 @dataclass
@@ -176,7 +184,7 @@ class Summary:
         version = data.get("schema_version", 1)
         if not isinstance(version, int) or not 1 <= version <= SCHEMA_VERSION:
             raise UnreadableRecord(f"schema_version {version!r}; this mila-bench reads 1..{SCHEMA_VERSION}")
-        data = {**data, "schema_version": SCHEMA_VERSION}  # 1 → 2: only the version and an optional field were added
+        data = {**data, "schema_version": SCHEMA_VERSION}  # 1 → 2 → 3: only the version and optional fields were added
         hints = _hints(cls)
         missing = [f.name for f in dataclasses.fields(cls) if f.name not in data and _required(f)]
         missing += [k for k in REQUIRED_BY_STATUS.get(data.get("status"), ()) if data.get(k) is None]
@@ -251,7 +259,9 @@ def _plain(value: Any) -> Any:
     if isinstance(value, EpochMetrics):
         return value.as_dict()
     if dataclasses.is_dataclass(value):
-        return asdict(value)
+        fields = dataclasses.fields(value)
+        unset = {f.name for f in fields if f.metadata.get("written_when_set") and getattr(value, f.name) is None}
+        return {k: v for k, v in asdict(value).items() if k not in unset}
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value

@@ -1,7 +1,7 @@
 """Runs grouped into configurations, and a configuration's replicates (one per seed).
 
 A configuration is every setting but the seed and those that do not change what is measured
-(paths, device, threads, progress bars): runs differing only in those are replicates of it.
+(paths, device, threads, progress bars, trackers): runs differing only in those are replicates of it.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from mila_bench.records.runs import Record
 
 # Config keys that do not change what is measured, so runs differing only in them are pooled:
-# the seed (what we average over), where data and results live, and how fast or how visibly it ran.
+# the seed (what we average over), where data and results live, how fast or how visibly it ran, where it was viewed.
 POOLED_KEYS = ("seed", "device", "results.", "sweep.", "trainer.progress", "trainer.threads", "trainer.resume",
                "trainer.eval_batch_size", "dataset.root", "dataset.default_root", "dataset.system_dir",
-               "dataset.download", "dataset.verify", "activation.impl", "suite.")  # fmt: skip
+               "dataset.download", "dataset.verify", "activation.impl", "suite.", "logger.")  # fmt: skip
 # Shown in their own columns (Activation, β, Initialization, Epochs) rather than under "Other settings".
 SHOWN_KEYS = ("activation.", "model.initialization", "trainer.epochs")
 # (attribute of the summary's final metrics, column title, scale to display, format, True when higher is better)
