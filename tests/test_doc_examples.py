@@ -13,8 +13,8 @@ Every ``mila-bench ...`` and ``python demo.py ...`` line of a fenced shell block
   and a key line of its output checked. A ``console`` block's output lines are the expected
   output (``...`` stands for any text, on its own line for any lines).
 
-Examples that cannot be checked here are skipped with the reason shown (e.g. a plugin that is
-not installed).
+An example naming the example plugin (not installed here) is only parsed; examples that
+train, sweep or draw for minutes are checked, not run.
 """
 
 from __future__ import annotations
@@ -78,10 +78,15 @@ def fenced_blocks(text: str) -> list[tuple[str, int, list[str]]]:
 
 def commands(argv: list[str]) -> list[tuple[str, ...]]:
     """The mila-bench / demo.py commands in one shell line (split at &&, ||, ;, |), as argv without the program."""
-    found, segment = [], []
+    found, segment, redirected = [], [], False
     for token in [*argv, ";"]:
         if token not in SEPARATORS:
-            segment.append(token)
+            if re.match(r"^\d?[<>]", token):  # a redirection (> runs.csv) is the shell's, not the command's
+                redirected = token.lstrip("0123456789") in ("<", ">", ">>")
+            elif redirected:
+                redirected = False
+            else:
+                segment.append(token)
             continue
         if segment:
             program = segment[0].removeprefix(".venv/bin/")
@@ -208,6 +213,19 @@ def check_statically(example: Example) -> None:
             plan(task_overrides(suite, task, chosen, params["seeds"], overrides))
     elif path == ["reproduce"] and not params.get("list_tables"):
         check_reproduction(params)
+    elif path == ["runs"]:
+        from mila_bench.records.frame import load_runs, resolve_column, select_runs
+
+        frame = load_runs(ROOT / "results")
+        assert not select_runs(frame, params.get("filters") or []).empty, "the example matches no committed run"
+        for key in (params.get("columns") or "").split(","):
+            if key.strip():
+                resolve_column(frame, key.strip())
+    elif path == ["export"]:
+        from mila_bench.trackers.checks import tracker_name
+
+        name = tracker_name(params["tracker"])
+        compose([f"logger=[{name}]", *overrides])
     elif path[:1] == ["plot"]:
         from mila_bench.analysis.choices import parse_activations
         from mila_bench.analysis.training import STUDY_DEFAULTS
@@ -253,9 +271,9 @@ CHECKS = [pytest.param(e, marks=[pytest.mark.slow] if e.argv[0] == "suite" else 
 
 @pytest.mark.parametrize("example", CHECKS)
 def test_example_parses_and_composes(example: Example, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    reason = skip_reason(example)
-    if reason:
-        pytest.skip(reason)
+    if skip_reason(example):  # e.g. the example plugin, not installed here: its command line still parses
+        command_contexts(example.argv)
+        return
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     for name, text in example.files:
@@ -299,6 +317,8 @@ def key_line(example: Example) -> str | None:
         return "run recorded in results/"
     if argv[0] == "report":
         return "Results.md: "
+    if argv[0] == "runs":  # a CSV's first column, a JSON record's first key; a table's count line
+        return "run_id" if "--format" in argv else f" of {len(list((ROOT / 'results').glob('*/summary.json')))} runs"
     return None
 
 
@@ -317,6 +337,8 @@ def run_plan(example: Example) -> tuple[str | None, bool]:
         return None, False
     if argv[0] == "report" and len(argv) == 1:
         return None, True  # on a copy of the committed records
+    if argv[0] == "runs":
+        return None, False  # on a copy of the committed records, seconds
     if argv[0] == "train" and "dataset.train_subset=2000" in argv and "trainer.epochs=2" in argv:
         return None, True
     return "trains, sweeps or draws for minutes (its parsing and config are checked above)", False
@@ -340,17 +362,23 @@ def test_the_output_matcher() -> None:
     assert not matches(("x: 0.001",), "x: 0.003\n")
 
 
-RUNS = [pytest.param(e, marks=[pytest.mark.slow] if run_plan(e)[1] else [], id=e.id) for e in EXAMPLES]
+# Only the examples cheap to run here (the others train, sweep or draw for minutes, or need the
+# example plugin: they are checked above without running).
+RUNS = [pytest.param(e, marks=[pytest.mark.slow] if run_plan(e)[1] else [], id=e.id)
+        for e in EXAMPLES if run_plan(e)[0] is None]  # fmt: skip
+
+
+def test_every_kind_of_cheap_example_is_run() -> None:
+    """The run list is not empty by accident: each kind the docs show cheaply is in it."""
+    kinds = {e.values[0].argv[0] for e in RUNS}
+    assert {"list", "train", "report", "runs", "reproduce"} <= kinds, kinds
 
 
 @pytest.mark.parametrize("example", RUNS)
 def test_example_runs(example: Example, tmp_path: Path, fashion_root_dir: Path) -> None:
-    reason, _slow = run_plan(example)
-    if reason:
-        pytest.skip(reason)
     for name, text in example.files:
         (tmp_path / name).write_text(text)
-    if example.argv[0] == "report":
+    if example.argv[0] in ("report", "runs"):
         shutil.copytree(ROOT / "results", tmp_path / "results")
         shutil.copy(ROOT / "Results.md", tmp_path / "Results.md")
     argv = list(example.argv)
