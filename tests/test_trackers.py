@@ -8,13 +8,15 @@ import csv
 import json
 import math
 import struct
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import ROOT, recorded, run_cli, run_rows
+from conftest import ROOT, cli_env, recorded, run_cli, run_rows, snapshot
 from mila_bench.config import compose
 from mila_bench.errors import UsageError
 from mila_bench.records import runs
@@ -346,6 +348,24 @@ def test_export_backfills_each_finished_record_once(tmp_path: Path, fashion_root
         }
     assert sorted(p.name for p in (tmp_path / "results" / "tensorboard").iterdir()) == sorted(records)
     assert len(list((tmp_path / "results" / "wandb").glob("offline-run-*"))) == 2
+
+
+def test_export_to_a_tracker_that_fails_is_one_line_and_changes_no_record(tmp_path: Path) -> None:
+    """An MLflow server that cannot be reached (a closed local port): one line naming the run and the
+    store, exit 2, and the records exactly as they were."""
+    source = next(p.parent for p in sorted((ROOT / "results").glob("*/summary.json")))
+    (tmp_path / "results").mkdir()
+    shutil.copytree(source, tmp_path / "results" / source.name)
+    before = snapshot(tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mila_bench", "export", "mlflow", "logger.mlflow.tracking_uri=http://127.0.0.1:9"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, env=cli_env(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0"),
+    )  # fmt: skip
+    lines = proc.stderr.splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"mila-bench: error: export mlflow: run {source.name} failed in http://127.0.0.1:9 (")
+    assert lines[0].endswith("0 exported before it, 0 already there; the records are unchanged")
+    assert snapshot(tmp_path) == before
 
 
 def test_export_of_an_unknown_tracker_is_one_line() -> None:

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mila_bench.errors import UnreadableRecord, UsageError
 from mila_bench.atomic import atomic_write
@@ -190,6 +191,23 @@ class Record:
         return self.summary.seed
 
 
+def flat_config(config: Mapping[str, Any], leave_out: Sequence[str] = ()) -> dict[str, Any]:
+    """A resolved config flattened to dotted keys (``activation.beta``), top-level ``leave_out`` keys
+    left out; an empty mapping (``model.kwargs: {}``) has no leaf and no key. What the report groups
+    runs by, ``load_runs`` shows as ``params.*`` and the trackers log as params."""
+    flat: dict[str, Any] = {}
+
+    def walk(node: Mapping[str, Any], prefix: str) -> None:
+        for key, value in node.items():
+            if isinstance(value, Mapping):
+                walk(value, f"{prefix}{key}.")
+            else:
+                flat[f"{prefix}{key}"] = value
+
+    walk({k: v for k, v in config.items() if k not in leave_out}, "")
+    return flat
+
+
 def load(results_dir: Path) -> tuple[list[Record], list[str]]:
     """Every readable record under ``results_dir`` (oldest first) and why the others were skipped.
 
@@ -216,7 +234,7 @@ def load(results_dir: Path) -> tuple[list[Record], list[str]]:
         except (OSError, ValueError, KeyError, TypeError) as err:
             skipped.append(f"{folder.name}: unreadable record ({type(err).__name__})")
             continue
-        settings = pd.json_normalize(config, sep=".").iloc[0].to_dict()
+        settings = flat_config(config)
         metrics = pd.read_csv(folder / "metrics.csv") if (folder / "metrics.csv").is_file() else None
         records.append(Record(summary.run_id, folder, summary, settings, metrics))
     return records, skipped

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from mila_bench.records.runs import IDENTITY_IGNORES, flat_config
 from mila_bench.records.schema import EpochMetrics, Summary
 
 #: The files of a run record, logged as artifacts where the tracker has artifacts.
@@ -38,17 +39,7 @@ class Tracker(Protocol):
 def params(config: Mapping[str, Any]) -> dict[str, Any]:
     """A resolved config (``config.yaml``) flattened to dotted keys, without ``logger``: where a run was
     viewed is not one of its settings, and a record exported later has the same params as one logged live."""
-    flat: dict[str, Any] = {}
-
-    def walk(node: Mapping[str, Any], prefix: str) -> None:
-        for key, value in node.items():
-            if isinstance(value, Mapping) and value:
-                walk(value, f"{prefix}{key}.")
-            elif not isinstance(value, Mapping):
-                flat[f"{prefix}{key}"] = value
-
-    walk({k: v for k, v in config.items() if k != "logger"}, "")
-    return flat
+    return flat_config(config, leave_out=IDENTITY_IGNORES)
 
 
 def tags(summary: Summary) -> dict[str, str]:
