@@ -406,3 +406,44 @@ def test_a_diverged_run_ends_its_tracker_run_as_failed_and_resuming_with_other_t
                                     "trainer.resume=true")], tmp_path)  # fmt: skip
     assert again.returncode == 3 and f"run results/{run_id} already diverged" in again.stderr
     assert len(recorded(tmp_path)) == 1
+
+
+@pytest.mark.slow
+def test_an_interrupted_run_resumed_shows_each_epoch_once_in_its_trackers(
+    tmp_path: Path, fashion_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C after epoch 1, then trainer.resume=true: MLflow keeps one run (FINISHED) whose history is
+    the record's epochs once each, TensorBoard's scalars are the same, and W&B's offline runs of the
+    two processes carry the one W&B id (``wandb sync`` joins them)."""
+    from mlflow import MlflowClient
+    from tbparse import SummaryReader
+
+    from mila_bench.errors import RunInterrupted
+    from mila_bench.pipeline import train
+    from mila_bench.trackers.wandb import wandb_id
+
+    monkeypatch.chdir(tmp_path)
+    overrides = tiny(fashion_root, "logger=[mlflow,tensorboard,wandb]", "results.dir=results", "results.markdown=Results.md")
+
+    def interrupt_after_epoch_1(metrics) -> None:
+        if metrics.epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(RunInterrupted):
+        train(compose(overrides), on_epoch=interrupt_after_epoch_1)
+    [found] = mlflow_runs(tmp_path).to_dict("records")
+    assert found["status"] == "KILLED"  # as the record stands: running, to be resumed
+    train(compose([*overrides, "trainer.resume=true"]))
+
+    run_id, folder, summary, rows = record_of(tmp_path)
+    assert summary["status"] == "completed" and summary["resumed_from_epoch"] == [1]
+    [found] = mlflow_runs(tmp_path).to_dict("records")
+    assert found["status"] == "FINISHED" and found["metrics.top1"] == summary["final"]["top1"]
+    client = MlflowClient(f"sqlite:///{tmp_path / 'results' / 'mlflow.db'}")
+    history = [(m.step, m.value) for m in client.get_metric_history(found["run_id"], "top1")]
+    assert history == [(int(r["epoch"]), float(r["top1"])) for r in rows] and len(rows) == 2
+    scalars = SummaryReader(str(tmp_path / "results" / "tensorboard" / run_id)).scalars
+    top1 = scalars[scalars.tag == "top1"].sort_values("step")
+    assert list(top1.step) == [1, 2] and list(top1.value) == pytest.approx([float(r["top1"]) for r in rows], rel=1e-6)
+    offline = sorted((tmp_path / "results" / "wandb").glob("offline-run-*"))
+    assert len(offline) == 2 and all(p.name.endswith(f"-{wandb_id(run_id)}") for p in offline)
