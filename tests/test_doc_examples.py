@@ -281,7 +281,12 @@ def test_example_parses_and_composes(example: Example, tmp_path: Path, monkeypat
     if example.expected[:1] and example.expected[0].startswith("mila-bench: error"):
         command_contexts(example.argv)  # an error example: its error is checked by running it (below)
         return
-    check_statically(example)
+    try:
+        check_statically(example)
+    finally:  # a page's module (my_acts.py) must not stand in for another test's module of that name
+        for name, module in list(sys.modules.items()):
+            if str(getattr(module, "__file__", None) or "").startswith(str(tmp_path)):
+                del sys.modules[name]
 
 
 @pytest.mark.parametrize(
