@@ -200,12 +200,13 @@ def new_summary(
 def start_trackers(cfg: DictConfig, plan: Resolved, run: OpenRun) -> Trackers:
     """The trackers ``cfg.logger`` selects, started on the record just written: the params they log are
     its config.yaml's, as ``mila-bench export`` logs them for a record made without them."""
+    from mila_bench.records import runs
     from mila_bench.trackers.base import params
     from mila_bench.trackers.fanout import Trackers
 
     views = Trackers(cfg.get("logger"), plan.results_dir)
     if views.active:
-        views.start(run.summary, params(OmegaConf.to_container(OmegaConf.load(run.run_dir / "config.yaml"))))
+        views.start(run.summary, params(runs.read_config(run.run_dir)))
     return views
 
 

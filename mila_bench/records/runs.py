@@ -9,6 +9,7 @@ hold is :mod:`mila_bench.records.schema`; they are written and read only through
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import shutil
@@ -168,7 +169,7 @@ def find_resumable(results_dir: Path, config: Mapping) -> tuple[Path, str] | Non
         run_dir = summary_path.parent
         if status not in ("completed", "diverged", "running") or (unfinished and status == "running"):
             continue
-        if comparable(OmegaConf.load(run_dir / "config.yaml")) != wanted:
+        if comparable(read_config(run_dir)) != wanted:
             continue
         if status != "running":
             return run_dir, status
@@ -189,6 +190,27 @@ class Record:
     @property
     def seed(self) -> int:
         return self.summary.seed
+
+
+def read_config(run_dir: Path) -> dict[str, Any]:
+    """A run's ``config.yaml`` as plain data, read by libyaml with OmegaConf's rules for numbers
+    (``1e-3`` is a float): the same values as ``OmegaConf.load``, which parses in pure Python and
+    took 0.75 s of the 1 s that reading the 165 committed records cost (libyaml: 0.05 s)."""
+    import yaml
+
+    return yaml.load((run_dir / "config.yaml").read_text(), Loader=_config_loader())
+
+
+@functools.cache
+def _config_loader() -> type:
+    import yaml
+    from omegaconf._utils import get_yaml_loader
+
+    class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+        pass
+
+    Loader.yaml_implicit_resolvers = {k: list(v) for k, v in get_yaml_loader().yaml_implicit_resolvers.items()}
+    return Loader
 
 
 def flat_config(config: Mapping[str, Any], leave_out: Sequence[str] = ()) -> dict[str, Any]:
@@ -215,7 +237,7 @@ def load(results_dir: Path) -> tuple[list[Record], list[str]]:
     depth and version) is reported as unreadable, not guessed at.
     """
     import pandas as pd
-    from omegaconf import OmegaConf
+    import yaml
 
     from mila_bench.records.results_md import section_name
 
@@ -226,12 +248,12 @@ def load(results_dir: Path) -> tuple[list[Record], list[str]]:
             continue
         try:
             summary = Summary.from_json(json.loads(path.read_text()))
-            config = upgrade_config(OmegaConf.to_container(OmegaConf.load(folder / "config.yaml")))
+            config = upgrade_config(read_config(folder))
             section_name(summary)
         except UnreadableRecord as err:
             skipped.append(f"{folder.name}: unreadable record ({err})")
             continue
-        except (OSError, ValueError, KeyError, TypeError) as err:
+        except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError) as err:
             skipped.append(f"{folder.name}: unreadable record ({type(err).__name__})")
             continue
         settings = flat_config(config)

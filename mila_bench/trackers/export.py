@@ -14,8 +14,6 @@ from mila_bench.errors import UsageError
 def export(name: str, settings: Mapping[str, Any], results_dir: Path) -> str:
     """Export every completed or diverged record under ``results_dir`` to tracker ``name`` with its
     ``settings`` (the composed ``logger.<name>``, as for ``train``); the line to print."""
-    from omegaconf import OmegaConf
-
     from mila_bench.records import runs
     from mila_bench.trackers.base import params
     from mila_bench.trackers.fanout import build
@@ -30,7 +28,7 @@ def export(name: str, settings: Mapping[str, Any], results_dir: Path) -> str:
             if tracker.exists(record.run_id):
                 present += 1
                 continue
-            tracker.start(record.summary, params(OmegaConf.to_container(OmegaConf.load(record.folder / "config.yaml"))))
+            tracker.start(record.summary, params(runs.read_config(record.folder)))
             for metrics in runs.read_metrics(record.folder):
                 tracker.log_epoch(metrics)
             tracker.finish(record.summary, record.folder)
