@@ -9,6 +9,7 @@ import pytest
 from mila_bench.records import results_md
 from mila_bench.records import runs
 from mila_bench.errors import UsageError
+from conftest import ROOT
 from test_schema import example_summary
 
 
@@ -39,3 +40,20 @@ def test_torn_table_is_refused_before_anything_is_written(tmp_path: Path) -> Non
     with pytest.raises(UsageError, match="cannot extend"):
         runs.check_writable(tmp_path / "results", md)
     assert md.read_text() == torn
+
+
+def test_read_config_gives_what_omegaconf_reads_for_every_committed_record(tmp_path: Path) -> None:
+    """The fast reader of config.yaml (libyaml) keeps OmegaConf's rules: same values, same types."""
+    from omegaconf import OmegaConf
+
+    from mila_bench.records.runs import read_config
+
+    folders = sorted(p.parent for p in (ROOT / "results").glob("*/config.yaml"))
+    assert len(folders) >= 165
+    for folder in folders:
+        expected = OmegaConf.to_container(OmegaConf.load(folder / "config.yaml"))
+        got = read_config(folder)
+        assert got == expected and repr(got) == repr(expected), folder.name  # repr: 1 vs 1.0 vs True differ
+    (tmp_path / "config.yaml").write_text("lr: 1e-3\neps: 1.0e-08\nn: 3\nflag: true\nname: '1e-3'\nnothing: null\n")
+    assert read_config(tmp_path) == OmegaConf.to_container(OmegaConf.load(tmp_path / "config.yaml"))
+    assert read_config(tmp_path) == {"lr": 1e-3, "eps": 1e-8, "n": 3, "flag": True, "name": "1e-3", "nothing": None}
