@@ -22,9 +22,10 @@ benchmark: install data
 	$(BIN)/python benchmarks/demo_speed.py
 
 # The example figures of the docs (docs/figures/; the README shows noise.png): PNG + CSV per
-# figure. noise and depth train 3 seeds of each of 3 activations at the demo's settings (5 epochs, all 60,000 images), one torch
-# thread per run (the thread count changes the last bits of a result; one keeps them repeatable
-# from machine to machine), and compare the activations seed by seed (*_pairs.csv).
+# figure. noise and depth train 3 seeds of each of 3 activations at the demo's settings (5 epochs,
+# all 60,000 images), one torch thread per run (the thread count changes the last bits of a result;
+# one keeps them repeatable from machine to machine), and compare the activations seed by seed
+# (*_pairs.csv).
 FIGURES := docs/figures
 figures: install data
 	$(BIN)/mila-bench plot function -a relu -a swish -a mish --out $(FIGURES) --dpi 80
