@@ -7,9 +7,12 @@ before that and wherever no compiler exists), the naive expression x*tanh(softpl
 F.mish, F.silu and F.relu, prints the ratio of each to F.mish, and the bytes each keeps saved
 for backward (counted with torch.autograd.graph.saved_tensors_hooks). Each size ends with one
 line: compiled/F.mish (goal <= 0.5 from 4M elements), eager/F.mish (goal <= 1.0 at every size)
-and both against F.silu. ``--threads`` sets torch's CPU threads (on a shared, oversubscribed
+and both against F.silu. On CUDA, ``mila triton`` (the Triton kernels that ``activation.impl=auto``
+runs there) is timed too, in each ``--dtypes``, with its goal: within 1.10x of F.mish at every size,
+and its ratio to the memory floor (F.silu, F.relu). ``--threads`` sets torch's CPU threads (on a shared, oversubscribed
 machine many small parallel ops suffer more than one large one; 1 thread measures the arithmetic).
-Usage: python benchmarks/activation_speed.py [--sizes 1e5 4e6 1.6e7] [--repeats 15] [--device cpu|cuda] [--threads N]
+Usage: python benchmarks/activation_speed.py [--sizes 1e5 4e6 1.6e7] [--repeats 15] [--device cpu|cuda]
+       [--dtypes float32 bfloat16] [--threads N]
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ def with_impl(impl: str):
 
 
 CANDIDATES = {
+    "mila triton": with_impl("auto"),  # CUDA only (removed from the list elsewhere)
     "mila (ours)": with_impl("compiled"),
     "mila eager": with_impl("eager"),
     "naive mila": naive_mila,
@@ -86,6 +90,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=float, nargs="+", default=[1e5, 4e6, 1.6e7])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--dtypes", nargs="+", default=["float32"], choices=["float32", "bfloat16", "float16"])
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     args = parser.parse_args()
     if args.threads:
@@ -94,26 +99,37 @@ def main() -> None:
     device = torch.device(args.device)
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} threads, median of {args.repeats}")
-    for size in (int(s) for s in args.sizes):
-        x = torch.randn(size, device=device) * 3
-        grad = torch.randn(size, device=device)
-        start = time.perf_counter()
-        CANDIDATES["mila (ours)"](x.detach().requires_grad_()).sum().backward()  # compiles on first use
-        first = time.perf_counter() - start
-        results = time_fwd_bwd(CANDIDATES, x, grad, args.repeats)
-        print(f"\n{size:,} elements (first compiled Mila call, incl. compiling: {first:.2f} s)")
-        print(f"  {'':14s} {'fwd+bwd ms':>10s} {'/ F.mish':>9s} {'saved for backward':>20s}")
-        for name, seconds in results.items():
-            saved = saved_bytes(CANDIDATES[name], x)
-            print(
-                f"  {name:14s} {1e3 * seconds:10.2f} {seconds / results['F.mish']:9.2f} "
-                f"{saved / 2**20:12.1f} MiB ({saved / (size * x.element_size()):.0f}x input)"
-            )
-        compiled, eager = results["mila (ours)"] / results["F.mish"], results["mila eager"] / results["F.mish"]
-        print(f"  compiled/F.mish {compiled:.2f} ({verdict(compiled, 0.5, size >= 4_000_000)})   "
-              f"eager/F.mish {eager:.2f} ({verdict(eager, 1.0, True)})   "
-              f"compiled/F.silu {results['mila (ours)'] / results['F.silu']:.2f}   "
-              f"eager/F.silu {results['mila eager'] / results['F.silu']:.2f}")
+    candidates = {k: v for k, v in CANDIDATES.items() if device.type == "cuda" or k != "mila triton"}
+    for dtype_name in args.dtypes:
+        dtype = getattr(torch, dtype_name)
+        for size in (int(s) for s in args.sizes):
+            measure(candidates, size, dtype, device, args.repeats)
+
+
+def measure(candidates: dict[str, Callable], size: int, dtype: torch.dtype, device: torch.device, repeats: int) -> None:
+    x = (torch.randn(size, device=device) * 3).to(dtype)
+    grad = torch.randn(size, device=device).to(dtype)
+    start = time.perf_counter()
+    candidates["mila (ours)"](x.detach().requires_grad_()).sum().backward()  # compiles on first use
+    first = time.perf_counter() - start
+    results = time_fwd_bwd(candidates, x, grad, repeats)
+    print(f"\n{size:,} elements, {str(dtype).removeprefix('torch.')} (first compiled Mila call, incl. compiling: {first:.2f} s)")
+    print(f"  {'':14s} {'fwd+bwd ms':>10s} {'/ F.mish':>9s} {'saved for backward':>20s}")
+    for name, seconds in results.items():
+        saved = saved_bytes(candidates[name], x)
+        print(
+            f"  {name:14s} {1e3 * seconds:10.3f} {seconds / results['F.mish']:9.2f} "
+            f"{saved / 2**20:12.1f} MiB ({saved / (size * x.element_size()):.0f}x input)"
+        )
+    compiled, eager = results["mila (ours)"] / results["F.mish"], results["mila eager"] / results["F.mish"]
+    print(f"  compiled/F.mish {compiled:.2f} ({verdict(compiled, 0.5, size >= 4_000_000)})   "
+          f"eager/F.mish {eager:.2f} ({verdict(eager, 1.0, True)})   "
+          f"compiled/F.silu {results['mila (ours)'] / results['F.silu']:.2f}   "
+          f"eager/F.silu {results['mila eager'] / results['F.silu']:.2f}")
+    if "mila triton" in results:
+        triton = results["mila triton"]
+        print(f"  triton/F.mish {triton / results['F.mish']:.2f} ({verdict(triton / results['F.mish'], 1.10, True)})   "
+              f"triton/F.silu {triton / results['F.silu']:.2f}   triton/F.relu {triton / results['F.relu']:.2f}")
 
 
 def verdict(ratio: float, goal: float, judged: bool) -> str:

@@ -156,7 +156,7 @@ def reference(x: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]
 
 
 def mila_accuracy(device: torch.device, impl: str, dtype: torch.dtype) -> dict:
-    from mila_bench.activations import fused_mila
+    from mila_bench.activations import fused_mila, mila
 
     edges = torch.tensor([-1e4, -1e3, -100.0, -30.0, -20.0, -1.0, 0.0, 1e-6, 1.0, 19.5, 20.0, 25.0, 100.0, 1e4])
     x = torch.cat([edges, torch.randn((1 << 17) - len(edges), generator=torch.Generator().manual_seed(0)) * 4])
@@ -164,7 +164,7 @@ def mila_accuracy(device: torch.device, impl: str, dtype: torch.dtype) -> dict:
     with fused_mila.kernels(impl):
         for beta in (-5.0, -0.25, 0.0, 1.5, 5.0):
             leaf = x.to(device, dtype, copy=True).requires_grad_()
-            out = fused_mila.fused_mila(leaf, beta)
+            out = mila(leaf, beta)
             out.backward(torch.ones_like(out))
             value, slope = reference(leaf.detach().cpu(), beta)  # exact maths at the (rounded) inputs
             # error beyond the tests' tolerance: |err| - rtol*|ref| (<= 1e-6 passes for float32)
@@ -179,7 +179,7 @@ def mila_accuracy(device: torch.device, impl: str, dtype: torch.dtype) -> dict:
 
 
 def mila(sizes: dict, device: torch.device, with_compile: bool) -> dict:
-    from mila_bench.activations import fused_mila
+    from mila_bench.activations import fused_mila, mila
     from mila_bench.activations import mila as mila_fn
 
     impls = ("compiled", "eager") if with_compile else ("eager",)

@@ -261,3 +261,18 @@ def test_compile_modes_and_cuda_graphs_only_on_cuda() -> None:
     with pytest.raises(UsageError, match="trainer.compile=1 is not allowed"):
         compose(["trainer.compile=1"])
     assert compose(["trainer.compile=reduce-overhead"]).trainer.compile == "reduce-overhead"
+
+
+@pytest.mark.slow
+def test_a_compiled_run_learns_like_the_plain_one(tmp_path: Path, fashion_root: Path) -> None:
+    """trainer.compile=true trains the same model to the same numbers (within float reassociation).
+    The check that would have failed on torch 2.11, where every layer before Mila's traced
+    autograd.Function got a zero gradient and a compiled ResNet ended at chance."""
+    plain = small_run(tmp_path, fashion_root, "plain", "activation=mila", "seed=1")
+    compiled = small_run(tmp_path, fashion_root, "compiled", "activation=mila", "seed=1", "trainer.compile=true")
+    for p, c in zip(plain.history, compiled.history, strict=True):
+        assert c.train_loss == pytest.approx(p.train_loss, rel=1e-3)
+        assert abs(c.top1 - p.top1) <= 0.01
+    assert compiled.history[-1].top1 > 0.5  # chance is 0.1
+    kernels = json.loads((compiled.run_dir / "summary.json").read_text())["process"]["mila_kernels"]["kernels"]
+    assert kernels == ["eager"]  # inside the compiled graph, the operator ran Mila's own CPU kernels

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from mila_bench.activations import fused_mila
+from mila_bench.activations.kernels.op import mila
 from mila_bench.activations import Activation, activation_factory, mish
 
 
@@ -35,7 +36,7 @@ def extreme_inputs(n: int = 1 << 17) -> torch.Tensor:
 
 def check_against_reference(x: torch.Tensor, beta: float) -> None:
     leaf = x.clone().requires_grad_()
-    out = fused_mila.fused_mila(leaf, beta)
+    out = mila(leaf, beta)
     out.backward(torch.ones_like(out))
     value, slope = reference(x, beta)
     assert torch.isfinite(out).all() and torch.isfinite(leaf.grad).all()
@@ -62,7 +63,7 @@ def test_eager_kernel_block_by_block_matches_the_whole_tensor(impl, monkeypatch)
         monkeypatch.setattr(fused_mila, "EAGER_BLOCK", block)
         leaf = x.clone().requires_grad_()
         beta = torch.tensor(-0.25, dtype=torch.float64, requires_grad=True)
-        out = fused_mila.fused_mila(leaf, beta)
+        out = mila(leaf, beta)
         out.backward(g)
         results.append((out.detach(), leaf.grad, beta.grad))
     assert len(fused_mila._blocks(x.numel(), x.device)) == 14
@@ -87,7 +88,7 @@ def test_only_the_input_is_saved_for_backward(impl) -> None:
         impl(kernels)
         saved.clear()
         with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
-            fused_mila.fused_mila(x, -0.25)
+            mila(x, -0.25)
         assert len(saved) == 1 and saved[0].data_ptr() == x.data_ptr(), kernels
     saved.clear()
     with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
@@ -99,8 +100,8 @@ def test_gradcheck_in_float64_including_beta(impl) -> None:
     impl("eager")
     x = (torch.rand(40, dtype=torch.float64) * 12 - 6).requires_grad_()
     beta = torch.tensor(-0.25, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(fused_mila.fused_mila, (x, beta))
-    assert torch.autograd.gradcheck(lambda v: fused_mila.fused_mila(v, 1.5), (x,))
+    assert torch.autograd.gradcheck(mila, (x, beta))
+    assert torch.autograd.gradcheck(lambda v: mila(v, 1.5), (x,))
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
@@ -108,7 +109,7 @@ def test_half_precision_on_cpu(impl, dtype: torch.dtype) -> None:
     impl("eager")
     x = torch.linspace(-30, 30, 2001)
     leaf = x.to(dtype).requires_grad_()
-    out = fused_mila.fused_mila(leaf, -0.25)
+    out = mila(leaf, -0.25)
     out.sum().backward()
     assert out.dtype == dtype and leaf.grad.dtype == dtype
     value, slope = reference(leaf.detach().float(), -0.25)  # exact maths at the rounded inputs
@@ -125,13 +126,13 @@ def test_auto_compiles_only_after_enough_work(impl, monkeypatch) -> None:
     state = impl("auto")
     small, large = torch.randn(100), torch.randn(70_000)
     for _ in range(10):
-        fused_mila.fused_mila(small, 0.5)
+        mila(small, 0.5)
     assert calls == []  # small tensors never count
-    fused_mila.fused_mila(large, 0.5)
-    fused_mila.fused_mila(large, 0.5)
+    mila(large, 0.5)
+    mila(large, 0.5)
     assert calls == [] and state.used == ["eager"]
     state.where = (2, 7)
-    fused_mila.fused_mila(large, 0.5)  # the third large call crosses the threshold
+    mila(large, 0.5)  # the third large call crosses the threshold
     assert calls == ["forward"]
     assert state.record() == {"impl": "auto", "kernels": ["eager", "compiled"], "compile_after_elements": 210_000,
                               "switched_to_compiled": {"elements": 210_000, "epoch": 2, "step": 7}}  # fmt: skip
@@ -145,19 +146,19 @@ def test_auto_counts_per_state_and_a_restored_state_switches_at_the_same_call(im
     large = torch.randn(70_000)
     first = impl(fused_mila.MilaKernels("auto", after_elements=3 * 70_000))
     for _ in range(3):
-        fused_mila.fused_mila(large, 0.5)
+        mila(large, 0.5)
     assert calls == ["forward"] and first.switched is not None
     calls.clear()
     second = impl("auto")  # the next run in this process: fresh, so eager again, however much ran before
     second.after_elements = 3 * 70_000
-    fused_mila.fused_mila(large, 0.5)
+    mila(large, 0.5)
     assert calls == [] and second.elements == 70_000
     saved = second.state_dict()
     resumed = impl(fused_mila.MilaKernels("auto"))  # a new process: its own default threshold ...
     resumed.load_state_dict(saved)  # ... replaced by the checkpoint's, with the work done so far
-    fused_mila.fused_mila(large, 0.5)
+    mila(large, 0.5)
     assert calls == []
-    fused_mila.fused_mila(large, 0.5)  # the third large call of that run, as uninterrupted
+    mila(large, 0.5)  # the third large call of that run, as uninterrupted
     assert calls == ["forward"] and resumed.switched == {"elements": 210_000, "epoch": 0, "step": 0}
 
 
@@ -167,7 +168,7 @@ def test_backward_uses_the_kernels_of_its_forward(monkeypatch) -> None:
     monkeypatch.setattr(fused_mila, "_compiled_kernel", lambda kind: calls.append(kind) or getattr(fused_mila, f"_{kind}"))
     x = torch.randn(1000, requires_grad=True)
     with fused_mila.kernels("compiled") as state:
-        out = fused_mila.fused_mila(x, 0.5)
+        out = mila(x, 0.5)
     assert fused_mila.current() is not state
     out.sum().backward()
     assert calls == ["forward", "backward"]
@@ -181,11 +182,11 @@ def test_auto_falls_back_to_eager_when_compiling_fails(impl, monkeypatch) -> Non
     monkeypatch.setattr(fused_mila, "_compile_failed", False)
     state = impl(fused_mila.MilaKernels("auto", after_elements=0))
     x = torch.randn(1 << 17)
-    torch.testing.assert_close(fused_mila.fused_mila(x, 0.0), F.mish(x), rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(mila(x, 0.0), F.mish(x), rtol=1e-6, atol=1e-7)
     assert fused_mila._compile_failed and state.record()["compile_failed"] and state.used == ["eager"]
     impl("compiled")
     with pytest.raises(RuntimeError, match="no C\\+\\+ compiler"):
-        fused_mila.fused_mila(x, 0.0)
+        mila(x, 0.0)
 
 
 def test_mish_uses_the_fused_kernel_only_where_it_is_compiled(impl) -> None:
@@ -214,7 +215,7 @@ def test_learnable_beta_is_a_trained_parameter() -> None:
 def test_learned_beta_gradient_matches_autograd_of_the_naive_form() -> None:
     x = torch.randn(500, dtype=torch.float64)
     beta = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
-    (fused_mila.fused_mila(x, beta) * x.cos()).sum().backward()
+    (mila(x, beta) * x.cos()).sum().backward()
     ours = beta.grad.clone()
     beta.grad = None
     (x * torch.tanh(F.softplus(x + beta)) * x.cos()).sum().backward()

@@ -2,7 +2,8 @@
 
 - :mod:`~mila_bench.activations.registry`: each built-in declared once (name, defaults, what it learns); no torch.
 - :mod:`~mila_bench.activations.definitions`: the built-ins' functions, bound to those entries by name.
-- :mod:`~mila_bench.activations.fused_mila`: Mila's fused kernels (compiled and eager).
+- :mod:`~mila_bench.activations.fused_mila`: Mila's CPU kernels (compiled and eager) and each run's kernel state.
+- :mod:`~mila_bench.activations.kernels`: Mila's CUDA kernels (Triton) and the custom operator that picks by device.
 - :mod:`~mila_bench.activations.plugins`: entry-point plugins and ``activation=custom`` targets.
 - :mod:`~mila_bench.activations.catalog`: every name (built-in or plugin), its entry, a config checked; no torch.
 - :mod:`~mila_bench.activations.resolve`: a checked ``activation`` config → modules.

@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mila_bench.activations.fused_mila import fused_mila, would_compile
+from mila_bench.activations.fused_mila import would_compile
+from mila_bench.activations.kernels.op import mila as mila_kernel
 
 Param = float | Tensor
 
@@ -22,12 +23,12 @@ Param = float | Tensor
 
 def mila(x: Tensor, beta: Param) -> Tensor:
     """Mila through the fused kernel: finite everywhere, only x saved for backward."""
-    return fused_mila(x, beta)
+    return mila_kernel(x, beta)
 
 
 def mish(x: Tensor) -> Tensor:
     """The fused kernel where it is compiled (it beats F.mish there), else PyTorch's F.mish."""
-    return fused_mila(x, 0.0) if would_compile(x) else F.mish(x)
+    return mila_kernel(x, 0.0) if would_compile(x) else F.mish(x)
 
 
 def swish(x: Tensor) -> Tensor:

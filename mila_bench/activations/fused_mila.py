@@ -1,4 +1,4 @@
-"""Mila as one fused, memory-lean autograd function.
+"""Mila's CPU kernels (eager and compiled) and the per-run kernel state, memory-lean.
 
 The naive ``x * tanh(softplus(x + β))`` makes several passes over memory and autograd keeps
 several intermediates alive for backward. Here forward and backward each recompute from the
@@ -14,7 +14,9 @@ there is no cancellation for very negative z. Half-precision inputs are computed
 Each pass is one elementwise kernel when ``torch.compile`` (Inductor: C++ on CPU, Triton on
 CUDA) is available; compilation costs seconds on first use (then it is cached on disk), so
 ``auto`` compiles only once a run has done enough large-tensor work to pay it back, and the
-same mathematics runs eagerly before that or when compilation is unavailable.
+same mathematics runs eagerly before that or when compilation is unavailable. On CUDA with
+``auto``, the Triton kernels of :mod:`mila_bench.activations.kernels.triton_mila` run instead;
+:mod:`mila_bench.activations.kernels.op` is the operator that picks (and what models call).
 
 The eager kernels (:func:`_eager_forward`, :func:`_eager_backward`) are written for speed
 without a compiler: a handful of in-place PyTorch ops on one or two scratch buffers, and on CPU
@@ -33,11 +35,10 @@ from contextlib import contextmanager
 
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
+from mila_bench.activations.kernels.formula import CLAMP  # the formula's constant, shared with the CUDA kernels
 from mila_bench.activations.registry import IMPLS  # the kernels' names; a config is checked without torch
 
-CLAMP = 20.0
 #: With impl=auto, only tensors this large count towards compiling, and compilation starts once
 #: a run has put that many elements through the eager kernels: about where a compile (a few
 #: seconds, tens on a cold cache) is paid back by the faster kernels on CPU.
@@ -254,13 +255,8 @@ def _compiled_kernel(kind: str) -> Callable:
 
 
 def _run(kind: str, state: MilaKernels, x: Tensor, *args: float | bool | Tensor):
-    """Run the compiled kernel when ``state`` says so; fall back to the eager one if compiling fails.
-
-    Inside a model being compiled the plain formulas are traced (Inductor fuses them).
-    """
+    """Run the compiled kernel when ``state`` says so; fall back to the eager one if compiling fails."""
     global _compile_failed
-    if torch.compiler.is_compiling():
-        return (_forward if kind == "forward" else _backward)(x, *args)
     eager = _eager_forward if kind == "forward" else _eager_backward
     if not state.use_compiled(x):
         state.ran("eager")
@@ -277,28 +273,7 @@ def _run(kind: str, state: MilaKernels, x: Tensor, *args: float | bool | Tensor)
     return out
 
 
-class FusedMila(torch.autograd.Function):
-    """Mila whose backward needs only the saved input."""
-
-    @staticmethod
-    def forward(ctx, x: Tensor, beta: float | Tensor) -> Tensor:
-        ctx.save_for_backward(x)
-        # β is a float, or a scalar tensor when learnable: kept on ctx, so x is the one tensor saved.
-        ctx.beta = beta
-        if not torch.compiler.is_compiling():  # (traced, the plain formulas run: no state is used)
-            ctx.kernels = _current  # backward runs under the forward's state, even after its block ended
-        return _run("forward", _current, x, beta)
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None]:
-        (x,) = ctx.saved_tensors
-        want_beta = isinstance(ctx.beta, Tensor) and ctx.needs_input_grad[1]
-        grad_x, grad_beta_elems = _run("backward", getattr(ctx, "kernels", _current), x, ctx.beta, grad, want_beta)
-        grad_beta = grad_beta_elems.sum().to(ctx.beta.dtype).reshape(ctx.beta.shape) if want_beta else None
-        return (grad_x if ctx.needs_input_grad[0] else None), grad_beta
-
-
-def fused_mila(x: Tensor, beta: float | Tensor) -> Tensor:
-    """Mila via :class:`FusedMila`; ``beta`` a float or a (learnable) scalar tensor."""
-    return FusedMila.apply(x, beta)
+def run_kernel(kind: str, x: Tensor, *args: float | bool | Tensor):
+    """The forward or backward of this module's kernels on ``x`` under the current run's state
+    (what the custom op in ``activations.kernels.op`` runs on every device but CUDA with Triton)."""
+    return _run(kind, _current, x, *args)
