@@ -35,6 +35,7 @@ class Activation(nn.Module):
             raise UsageError(f"{entry.target} is an nn.Module class: its own nn.Parameters are learned, not {sorted(learned)}")
         self.fixed = {k: v for k, v in resolved.items() if k not in learned}
         self.learned = nn.ParameterDict({k: nn.Parameter(torch.tensor(resolved[k])) for k in sorted(learned)})
+        self.learned_names = tuple(sorted(learned))
         # An nn.Module class is built once with its parameters, so its own weights train with the network.
         self.inner = entry.module_class(**self.fixed) if entry.module_class is not None else None
 
@@ -46,7 +47,8 @@ class Activation(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if self.inner is not None:
             return self.inner(x)
-        return self.fn(x, **self.fixed, **self.learned)
+        # Each learned parameter by name: torch 2.11's Dynamo breaks the graph at ``**ParameterDict``.
+        return self.fn(x, **self.fixed, **{key: self.learned[key] for key in self.learned_names})
 
     def extra_repr(self) -> str:
         bound = [f"{k}={v:g}" for k, v in self.fixed.items()]
