@@ -30,6 +30,8 @@ from mila_bench.records.schema import Checkpoint, Cost, Divergence, EpochMetrics
 
 @dataclass
 class RunResult:
+    """What ``train`` returns: the run's id and folder, every epoch's metrics, its summary as recorded, the model."""
+
     run_id: str
     run_dir: Path
     history: list[EpochMetrics]
