@@ -106,6 +106,8 @@ def test_a_summary_written_and_read_back_round_trips(tmp_path: Path) -> None:
         learned={"activation.beta": 0.61}, process={"threads": 2, "mila_kernel": "eager"},
         reproduction=Reproduction(section="Reproduction · t", table="t", epochs=1, seeds=2, only=[], overrides=["a=1"], row="Mila"),
         resumed_from_epoch=[0, 1], resumed_environment=[ENVIRONMENT, replace(ENVIRONMENT, torch_threads=4)],
+        environment=replace(ENVIRONMENT, cpu_capability="AVX2", interop_threads=2, torch_build=["BLAS_INFO=mkl"],
+                            env_vars={"OMP_NUM_THREADS": "1"}),
         final=replace(example_summary().final, lr=0.1, keras_val_loss=0.6), extra={"from_a_newer_version": [1, 2]},
     )  # fmt: skip
     run_dir = runs.start_run(tmp_path, summary.run_id, "seed: 0\n", summary)
