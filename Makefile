@@ -1,13 +1,15 @@
 # Two commands do all the set-up (see README):  make demo   and   make test
-# Both are idempotent: the venv is rebuilt only when pyproject.toml changes.
+# make demo installs only mila-bench itself (pip install -e .); make test adds the test extras
+# (.[test]: the trackers, the docs site, Keras). Both are idempotent: each install is redone only
+# when pyproject.toml changes (stamp files in the venv).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: demo test test-fast install data benchmark figures docs
+.PHONY: demo test test-fast install install-demo data benchmark figures docs
 
-demo: install data
+demo: install-demo data
 	$(BIN)/python demo.py --activation mila --model_initialization class
 
 test: install data
@@ -18,7 +20,7 @@ test: install data
 test-fast: install data
 	$(BIN)/python -m pytest -m "not slow and not slurm"
 
-benchmark: install data
+benchmark: install-demo data
 	$(BIN)/python benchmarks/demo_speed.py
 
 # The example figures of the docs (docs/figures/; the README shows noise.png): PNG + CSV per
@@ -27,7 +29,7 @@ benchmark: install data
 # one keeps them repeatable from machine to machine), and compare the activations seed by seed
 # (*_pairs.csv).
 FIGURES := docs/figures
-figures: install data
+figures: install-demo data
 	$(BIN)/mila-bench plot function -a relu -a swish -a mish --out $(FIGURES) --dpi 80
 	$(BIN)/mila-bench plot contour --out $(FIGURES) --dpi 80
 	$(BIN)/mila-bench plot landscape --seeds 10 --points 120 --out $(FIGURES) --dpi 80
@@ -37,14 +39,21 @@ figures: install data
 
 # The docs site (mkdocs.yml, docs/) into site/; --strict fails on any warning (a broken link, a missing page).
 # The CLI and configuration references are generated from the Typer app and configs/ at build time.
-docs: install
+docs: $(VENV)/.installed-docs
 	DISABLE_MKDOCS_2_WARNING=true NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
-install: $(VENV)/.installed
+# install: everything the tests need (what make test and make test-fast use); install-demo: mila-bench alone.
+install: $(VENV)/.installed-test
+install-demo: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -e '.[test]'
+	$(BIN)/python -m pip install -e .
+	touch $@
+
+# An extra of pyproject.toml on top of mila-bench: .installed-test, .installed-docs
+$(VENV)/.installed-%: $(VENV)/.installed
+	$(BIN)/python -m pip install -e '.[$*]'
 	touch $@
 
 # Debian's copy of Fashion-MNIST, so nothing has to be downloaded. Without apt (or root),

@@ -30,6 +30,8 @@ from mila_bench.records.schema import Checkpoint, Cost, Divergence, EpochMetrics
 
 @dataclass
 class RunResult:
+    """What ``train`` returns: the run's id and folder, every epoch's metrics, its summary as recorded, the model."""
+
     run_id: str
     run_dir: Path
     history: list[EpochMetrics]
@@ -364,6 +366,8 @@ def environment(device: torch.device, deterministic: bool) -> Environment:
     """What changes the numbers beyond the config: two runs are bitwise equal only when these match too."""
     import torch
 
+    from mila_bench.training import cpu_environment
+
     cuda = device.type == "cuda"
     return Environment(
         torch=torch.__version__,
@@ -375,6 +379,10 @@ def environment(device: torch.device, deterministic: bool) -> Environment:
         torch_threads=torch.get_num_threads(),
         deterministic=deterministic,
         git_commit=source_commit(),
+        cpu_capability=cpu_environment.cpu_capability(),
+        interop_threads=cpu_environment.interop_threads(),
+        torch_build=cpu_environment.torch_build(),
+        env_vars=cpu_environment.kernel_env(),
     )
 
 

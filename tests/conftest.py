@@ -1,6 +1,7 @@
 """Shared fixtures and helpers: one real Fashion-MNIST root per test session (resolved the way
-users get it), a working directory with a hand-written Results.md, the CLI in a subprocess, and
-readers of what a run leaves behind (summary.json, Results.md rows and tables)."""
+users get it), the committed record as git tracks it, a working directory with a hand-written
+Results.md, the CLI in a subprocess, and readers of what a run leaves behind (summary.json,
+Results.md rows and tables)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,17 @@ def fashion_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("fashion_root")
     load_dataset(compose([f"dataset.root={root}"]).dataset)
     return root
+
+
+@pytest.fixture(scope="session")
+def committed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding ``results/`` and ``Results.md`` as git tracks them (the index), for the tests
+    that check the committed record: the working tree's copies also hold whatever the user ran
+    (``make demo``, the README's tour), which is theirs, not the project's record."""
+    out = tmp_path_factory.mktemp("committed")
+    files = subprocess.run(["git", "ls-files", "-z", "--", "results", "Results.md"], cwd=ROOT, capture_output=True, check=True)
+    subprocess.run(["git", "checkout-index", "-z", "--stdin", f"--prefix={out}/"], cwd=ROOT, input=files.stdout, check=True)
+    return out
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ Every ``mila-bench ...`` and ``python demo.py ...`` line of a fenced shell block
   task of a suite, each row of a reproduction);
 * **run**, in a subprocess in a temporary working directory, where that is cheap offline
   (``--help``, ``list``, ``--show-config``, ``reproduce --list``, error examples; a short
-  ``train`` and ``report`` on a copy of the committed records, marked slow), with its exit code
+  ``train`` and ``report`` on a copy of the committed records, marked slow; ``runs`` over the
+  committed records as git tracks them, not the user's own runs), with its exit code
   and a key line of its output checked. A ``console`` block's output lines are the expected
   output (``...`` stands for any text, on its own line for any lines).
 
@@ -173,8 +174,10 @@ def command_contexts(argv: tuple[str, ...]) -> list:
         parent = ctx
 
 
-def check_statically(example: Example) -> None:
-    """What the command checks before any work, done here without doing the work; raises on bad input."""
+def check_statically(example: Example, committed: Path) -> None:
+    """What the command checks before any work, done here without doing the work; raises on bad input.
+
+    ``committed`` holds the committed ``results/`` (a ``runs`` example must match a committed run)."""
     if example.is_demo:
         spec = importlib.util.spec_from_file_location("demo_under_test", ROOT / "demo.py")
         demo = importlib.util.module_from_spec(spec)
@@ -216,7 +219,7 @@ def check_statically(example: Example) -> None:
     elif path == ["runs"]:
         from mila_bench.records.frame import load_runs, resolve_column, select_runs
 
-        frame = load_runs(ROOT / "results")
+        frame = load_runs(committed / "results")
         assert not select_runs(frame, params.get("filters") or []).empty, "the example matches no committed run"
         for key in (params.get("columns") or "").split(","):
             if key.strip():
@@ -270,7 +273,7 @@ CHECKS = [pytest.param(e, marks=[pytest.mark.slow] if e.argv[0] == "suite" else 
 
 
 @pytest.mark.parametrize("example", CHECKS)
-def test_example_parses_and_composes(example: Example, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_example_parses_and_composes(example: Example, tmp_path: Path, committed: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     if skip_reason(example):  # e.g. the example plugin, not installed here: its command line still parses
         command_contexts(example.argv)
         return
@@ -282,7 +285,7 @@ def test_example_parses_and_composes(example: Example, tmp_path: Path, monkeypat
         command_contexts(example.argv)  # an error example: its error is checked by running it (below)
         return
     try:
-        check_statically(example)
+        check_statically(example, committed)
     finally:  # a page's module (my_acts.py) must not stand in for another test's module of that name
         for name, module in list(sys.modules.items()):
             if str(getattr(module, "__file__", None) or "").startswith(str(tmp_path)):
@@ -296,10 +299,10 @@ def test_example_parses_and_composes(example: Example, tmp_path: Path, monkeypat
      ("plot", "noise", "--sigmaa", "0.1"), ("plot", "depth", "model.depthh=3"), ("demo.py", "--activation", "swishh")],
     ids=" ".join,
 )  # fmt: skip
-def test_a_broken_example_fails_the_check(argv: tuple[str, ...], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_broken_example_fails_the_check(argv: tuple[str, ...], tmp_path: Path, committed: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     with pytest.raises((Exception, SystemExit)):
-        check_statically(Example(ROOT / "README.md", 1, argv))
+        check_statically(Example(ROOT / "README.md", 1, argv), committed)
 
 
 # ---------------------------------------------------------------- run, where cheap offline
@@ -307,8 +310,8 @@ def test_a_broken_example_fails_the_check(argv: tuple[str, ...], tmp_path: Path,
 NO_CUDA = shutil.which("nvidia-smi") is None and not Path("/dev/nvidia0").exists()
 
 
-def key_line(example: Example) -> str | None:
-    """The line a run of this example must print, when its page shows no output."""
+def key_line(example: Example, committed: Path) -> str | None:
+    """The line a run of this example must print, when its page shows no output (``committed``: see check_statically)."""
     argv = example.argv
     if "--help" in argv:
         return "Usage:"
@@ -323,7 +326,7 @@ def key_line(example: Example) -> str | None:
     if argv[0] == "report":
         return "Results.md: "
     if argv[0] == "runs":  # a CSV's first column, a JSON record's first key; a table's count line
-        return "run_id" if "--format" in argv else f" of {len(list((ROOT / 'results').glob('*/summary.json')))} runs"
+        return "run_id" if "--format" in argv else f" of {len(list((committed / 'results').glob('*/summary.json')))} runs"
     return None
 
 
@@ -380,16 +383,16 @@ def test_every_kind_of_cheap_example_is_run() -> None:
 
 
 @pytest.mark.parametrize("example", RUNS)
-def test_example_runs(example: Example, tmp_path: Path, fashion_root_dir: Path) -> None:
+def test_example_runs(example: Example, tmp_path: Path, committed: Path, fashion_root_dir: Path) -> None:
     for name, text in example.files:
         (tmp_path / name).write_text(text)
     if example.argv[0] == "report":
-        shutil.copytree(ROOT / "results", tmp_path / "results")
-        shutil.copy(ROOT / "Results.md", tmp_path / "Results.md")
+        shutil.copytree(committed / "results", tmp_path / "results")
+        shutil.copy(committed / "Results.md", tmp_path / "Results.md")
     argv = list(example.argv)
     if example.argv[0] == "train" and "--show-config" not in argv and not example.expected:
         argv += [f"dataset.root={fashion_root_dir}", "trainer.progress=false"]
-    proc = run_cli(argv, ROOT if argv[0] == "runs" else tmp_path, timeout=300)  # runs only reads the records
+    proc = run_cli(argv, committed if argv[0] == "runs" else tmp_path, timeout=300)  # runs only reads the records
     output = proc.stdout + proc.stderr
     if example.expected:
         error = example.expected[0].startswith("mila-bench: error")
@@ -397,7 +400,7 @@ def test_example_runs(example: Example, tmp_path: Path, fashion_root_dir: Path) 
         assert matches(example.expected, output), f"expected (from {example.id}):\n" + "\n".join(example.expected) + f"\n\ngot:\n{output}"
     else:
         assert proc.returncode == 0, output
-        line = key_line(example)
+        line = key_line(example, committed)
         assert line is not None and line in output, f"{line!r} not in:\n{output}"
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +18,11 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import ROOT
 from mila_bench.activations import Activation
 from mila_bench.records.schema import SCHEMA_VERSION
 from mila_bench.config import compose
 from mila_bench.pipeline import train
+from conftest import cli_env
 
 # float64 formulas written here, independently of the registry's code.
 REFERENCE = {
@@ -149,15 +151,37 @@ def test_trainer_threads_applies_to_the_training_studies(
 
 
 @pytest.mark.slow
-def test_a_run_learns(tmp_path: Path, fashion_root: Path) -> None:
+def test_a_run_learns(tmp_path: Path, fashion_root: Path, committed: Path) -> None:
     """The helper's tiny runs are real training: well above chance (0.10) after one epoch of 2000 images."""
     result = run(tmp_path, fashion_root, "learn", "activation=mila", subset=2000)
     assert result.history[-1].top1 > 0.6 and result.history[-1].test_loss < math.log(10) / 2
     # Its summary.json has the keys, in the order, of the committed records, plus the schema version
     # first and the fields added since (the run's process settings, its cost).
-    committed = json.loads(next((ROOT / "results").glob("*/summary.json")).read_text())
+    oldest = json.loads(min((committed / "results").glob("*/summary.json")).read_text())
     written = json.loads((result.run_dir / "summary.json").read_text())
     added = ("process", "cost")
-    assert [k for k in written if k not in added] == ["schema_version", *committed]
+    assert [k for k in written if k not in added] == ["schema_version", *oldest]
     assert written["schema_version"] == SCHEMA_VERSION and all(k in written for k in added)
     assert written["final"] == result.history[-1].as_dict() and result.summary.final == result.history[-1]
+
+
+@pytest.mark.slow
+def test_a_run_records_what_picks_its_cpu_kernels(tmp_path: Path, fashion_root: Path) -> None:
+    """environment: torch's CPU capability as the run's process had it (ATEN_CPU_CAPABILITY=default
+    caps it), its inter-op threads, torch's libraries, and the kernel environment variables set."""
+    env = cli_env(ATEN_CPU_CAPABILITY="default", OMP_WAIT_POLICY="PASSIVE", MKL_CBWR="COMPATIBLE")
+    cmd = [sys.executable, "-m", "mila_bench", "train", f"dataset.root={fashion_root}", "dataset.train_subset=600",
+           "trainer.epochs=1", "trainer.progress=false", "device=cpu"]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr
+    [summary] = [json.loads(p.read_text()) for p in (tmp_path / "results").glob("*/summary.json")]
+    probe = subprocess.run([sys.executable, "-c", "import torch; print(torch.get_num_interop_threads())"],
+                           capture_output=True, text=True, env=env, check=True)  # fmt: skip
+    environment = summary["environment"]
+    assert summary["schema_version"] == SCHEMA_VERSION >= 4
+    assert environment["cpu_capability"] == "DEFAULT"
+    assert environment["interop_threads"] == int(probe.stdout)
+    assert {k: environment["env_vars"][k] for k in ("ATEN_CPU_CAPABILITY", "OMP_WAIT_POLICY", "MKL_CBWR")} == {
+        "ATEN_CPU_CAPABILITY": "default", "OMP_WAIT_POLICY": "PASSIVE", "MKL_CBWR": "COMPATIBLE"}
+    assert any(line.startswith("BLAS_INFO=") for line in environment["torch_build"]) == ("BLAS_INFO=" in torch.__config__.show())
+    assert len(environment["torch_build"]) >= 2

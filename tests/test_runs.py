@@ -9,7 +9,6 @@ import pytest
 from mila_bench.records import results_md
 from mila_bench.records import runs
 from mila_bench.errors import UsageError
-from conftest import ROOT
 from test_schema import example_summary
 
 
@@ -42,13 +41,13 @@ def test_torn_table_is_refused_before_anything_is_written(tmp_path: Path) -> Non
     assert md.read_text() == torn
 
 
-def test_read_config_gives_what_omegaconf_reads_for_every_committed_record(tmp_path: Path) -> None:
+def test_read_config_gives_what_omegaconf_reads_for_every_committed_record(tmp_path: Path, committed: Path) -> None:
     """The fast reader of config.yaml (libyaml) keeps OmegaConf's rules: same values, same types."""
     from omegaconf import OmegaConf
 
     from mila_bench.records.runs import read_config
 
-    folders = sorted(p.parent for p in (ROOT / "results").glob("*/config.yaml"))
+    folders = sorted(p.parent for p in (committed / "results").glob("*/config.yaml"))
     assert len(folders) >= 165
     for folder in folders:
         expected = OmegaConf.to_container(OmegaConf.load(folder / "config.yaml"))

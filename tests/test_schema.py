@@ -10,14 +10,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import ROOT
 from mila_bench.errors import UsageError
 from mila_bench.records import checkpoints, runs
 from mila_bench.records.schema import (
     CHECKPOINT_VERSION, SCHEMA_VERSION, Divergence, Environment, EpochMetrics, Reproduction, Summary, Versions,
 )  # fmt: skip
 
-COMMITTED = ROOT / "results"
 ENVIRONMENT = Environment(
     torch="2.14.1", cuda=None, cudnn=None, device_type="cpu", device_name=None, cpu="x86", torch_threads=2, deterministic=False
 )
@@ -45,9 +43,9 @@ def write_record(results: Path, data: dict) -> Path:
     return folder
 
 
-def test_every_committed_record_reads_as_the_typed_record() -> None:
-    paths = sorted(COMMITTED.glob("*/summary.json"))
-    records, skipped = runs.load(COMMITTED)
+def test_every_committed_record_reads_as_the_typed_record(committed: Path) -> None:
+    paths = sorted((committed / "results").glob("*/summary.json"))
+    records, skipped = runs.load(committed / "results")
     assert len(paths) >= 65 and skipped == [] and len(records) == len(paths)
     for record in records:
         raw = json.loads((record.folder / "summary.json").read_text())
@@ -108,6 +106,8 @@ def test_a_summary_written_and_read_back_round_trips(tmp_path: Path) -> None:
         learned={"activation.beta": 0.61}, process={"threads": 2, "mila_kernel": "eager"},
         reproduction=Reproduction(section="Reproduction · t", table="t", epochs=1, seeds=2, only=[], overrides=["a=1"], row="Mila"),
         resumed_from_epoch=[0, 1], resumed_environment=[ENVIRONMENT, replace(ENVIRONMENT, torch_threads=4)],
+        environment=replace(ENVIRONMENT, cpu_capability="AVX2", interop_threads=2, torch_build=["BLAS_INFO=mkl"],
+                            env_vars={"OMP_NUM_THREADS": "1"}),
         final=replace(example_summary().final, lr=0.1, keras_val_loss=0.6), extra={"from_a_newer_version": [1, 2]},
     )  # fmt: skip
     run_dir = runs.start_run(tmp_path, summary.run_id, "seed: 0\n", summary)
@@ -136,7 +136,7 @@ def test_checkpoints_carry_their_version(tmp_path: Path) -> None:
         checkpoints.load(path)
 
 
-def test_old_configs_read_with_the_keys_added_since_so_new_runs_pool_with_them(tmp_path: Path) -> None:
+def test_old_configs_read_with_the_keys_added_since_so_new_runs_pool_with_them(tmp_path: Path, committed: Path) -> None:
     """A committed demo run (recorded before optimizer.eps was written into adam.yaml) and a new
     run of the same settings are one configuration to the report, and resume finds the old one."""
     from omegaconf import OmegaConf
@@ -146,7 +146,7 @@ def test_old_configs_read_with_the_keys_added_since_so_new_runs_pool_with_them(t
     from mila_bench.records.schema import upgrade_config
     from mila_bench.report.configurations import key
 
-    records, _ = runs.load(ROOT / "results")
+    records, _ = runs.load(committed / "results")
     old = next(r for r in records if r.settings.get("optimizer.name") == "adam")
     raw = OmegaConf.to_container(OmegaConf.load(old.folder / "config.yaml"))
     assert "eps" not in raw["optimizer"]  # the committed file stays as it was written

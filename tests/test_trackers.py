@@ -350,10 +350,10 @@ def test_export_backfills_each_finished_record_once(tmp_path: Path, fashion_root
     assert len(list((tmp_path / "results" / "wandb").glob("offline-run-*"))) == 2
 
 
-def test_export_to_a_tracker_that_fails_is_one_line_and_changes_no_record(tmp_path: Path) -> None:
+def test_export_to_a_tracker_that_fails_is_one_line_and_changes_no_record(tmp_path: Path, committed: Path) -> None:
     """An MLflow server that cannot be reached (a closed local port): one line naming the run and the
     store, exit 2, and the records exactly as they were."""
-    source = next(p.parent for p in sorted((ROOT / "results").glob("*/summary.json")))
+    source = next(p.parent for p in sorted((committed / "results").glob("*/summary.json")))
     (tmp_path / "results").mkdir()
     shutil.copytree(source, tmp_path / "results" / source.name)
     before = snapshot(tmp_path)

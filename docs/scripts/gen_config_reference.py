@@ -1,14 +1,15 @@
 """Write docs/reference/configuration.md at build time (mkdocs-gen-files) from configs/ itself.
 
 Every group under configs/ (found by walking the folder, so a new group appears without an edit
-here), each option with its first comment line and its YAML verbatim (comments included), the
-defaults list of configs/config.yaml, the composed default config (what ``mila-bench train
---show-config`` prints), and the options Hydra and its plugins add to a group. Nothing here is
-committed as a page: the page is a view of the files.
+here), each option with the first sentence of its comment and its YAML verbatim (comments
+included), the defaults list of configs/config.yaml, the composed default config (what
+``mila-bench train --show-config`` prints), and the options Hydra and its plugins add to a group.
+Nothing here is committed as a page: the page is a view of the files.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import mkdocs_gen_files
@@ -19,15 +20,29 @@ from mila_bench.config import GROUPS, compose, config_dir
 PAGE = "reference/configuration.md"
 
 
+#: The end of a sentence: a full stop before a space or the end (not the one of "e.g." or "i.e.").
+SENTENCE_END = re.compile(r"(?<!e\.g)(?<!i\.e)\.(?=\s|$)")
+
+
 def summary(path: Path) -> str:
-    """The first comment line of a YAML file (its description), without ``# @package`` lines."""
+    """A YAML file's description: the first sentence of its leading comment, however many lines it
+    spans (a first line alone can stop mid-sentence), without ``# @package`` lines or indented examples."""
+    words: list[str] = []
     for line in path.read_text().splitlines():
         text = line.strip()
-        if text.startswith("#") and not text.startswith("# @package"):
-            return text.lstrip("#").strip().replace("|", "\\|")
-        if text and not text.startswith("#"):
+        if text.startswith("# @package"):
+            continue
+        body = text[1:] if text.startswith("#") else ""
+        if not body.strip() or body.startswith("   "):  # a blank line, a key, an empty comment, an example
+            if words or (text and not text.startswith("#")):
+                break
+            continue
+        words.append(body.strip())
+        if SENTENCE_END.search(body):
             break
-    return ""
+    joined = " ".join(words)
+    end = SENTENCE_END.search(joined)
+    return (joined[: end.end()] if end else joined).replace("|", "\\|")
 
 
 def groups(root: Path) -> list[str]:

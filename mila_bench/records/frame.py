@@ -140,7 +140,7 @@ def _row(record: Record) -> dict[str, Any]:
     if summary.cost is not None:
         row.update({f"cost.{k}": v for k, v in dataclasses.asdict(summary.cost).items()})
     row.update({f"learned.{k}": v for k, v in (summary.learned or {}).items()})
-    row.update({f"env.{k}": v for k, v in dataclasses.asdict(summary.environment).items() if not isinstance(v, dict)})
+    row.update({f"env.{k}": v for k, v in dataclasses.asdict(summary.environment).items() if not isinstance(v, (dict, list))})
     row["env.python"] = summary.versions.python
     return row
 

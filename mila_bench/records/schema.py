@@ -8,7 +8,9 @@ is upgraded when read, never rewritten on disk: committed records stay as they w
 
 Version history (summary): 1 — the keys as first recorded; 2 — adds ``schema_version`` and the
 optional ``process`` (the run's process-wide settings); 3 — adds the optional
-``environment.git_commit`` (the source checkout the run ran from). Checkpoint: 1 — as :class:`Checkpoint`.
+``environment.git_commit`` (the source checkout the run ran from); 4 — adds the optional
+``environment.cpu_capability``, ``interop_threads``, ``torch_build`` and ``env_vars`` (what picks
+and steers the CPU kernels). Checkpoint: 1 — as :class:`Checkpoint`.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from mila_bench.errors import UnreadableRecord
 if TYPE_CHECKING:
     import torch
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 CHECKPOINT_VERSION = 1
 Status = Literal["running", "completed", "diverged"]
 
@@ -76,6 +78,13 @@ class Environment:
     deterministic: bool
     # the source checkout's commit (``git rev-parse HEAD``); absent in older records and outside a checkout
     git_commit: str | None = field(default=None, metadata=WRITTEN_WHEN_SET)
+    # what picks and steers the CPU kernels (training.cpu_environment); absent in older records:
+    # torch's dispatch level (DEFAULT, AVX2, AVX512 ...), its inter-op threads, the libraries it was
+    # built with (BLAS, LAPACK, oneDNN, OpenMP) and the environment variables they read (OMP_*, MKL_* ...)
+    cpu_capability: str | None = field(default=None, metadata=WRITTEN_WHEN_SET)
+    interop_threads: int | None = field(default=None, metadata=WRITTEN_WHEN_SET)
+    torch_build: list[str] | None = field(default=None, metadata=WRITTEN_WHEN_SET)
+    env_vars: dict[str, str] | None = field(default=None, metadata=WRITTEN_WHEN_SET)
 
 
 @dataclass
@@ -184,7 +193,7 @@ class Summary:
         version = data.get("schema_version", 1)
         if not isinstance(version, int) or not 1 <= version <= SCHEMA_VERSION:
             raise UnreadableRecord(f"schema_version {version!r}; this mila-bench reads 1..{SCHEMA_VERSION}")
-        data = {**data, "schema_version": SCHEMA_VERSION}  # 1 → 2 → 3: only the version and optional fields were added
+        data = {**data, "schema_version": SCHEMA_VERSION}  # 1 → 2 → 3 → 4: only the version and optional fields were added
         hints = _hints(cls)
         missing = [f.name for f in dataclasses.fields(cls) if f.name not in data and _required(f)]
         missing += [k for k in REQUIRED_BY_STATUS.get(data.get("status"), ()) if data.get(k) is None]
