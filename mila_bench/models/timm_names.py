@@ -4,11 +4,13 @@ is answered at once with the closest names.
 The names are ``timm.list_models()`` written to ``timm_names.txt`` (first line: the timm version
 they come from). ``python -m mila_bench.models.timm_names`` rewrites the file after a timm
 upgrade; ``tests/test_timm_names.py`` fails while it differs from the installed timm's list. When
-the installed timm is another version than the file's, timm itself is asked, slowly but right.
+the installed timm is another version than the file's, or timm is already imported (a caller may
+have registered models of its own), timm itself is asked.
 """
 
 from __future__ import annotations
 
+import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -31,9 +33,10 @@ def listed() -> tuple[str, list[str]]:
 
 
 def names() -> list[str]:
-    """Every model name the installed timm knows: the file's when it was written from this version."""
+    """Every model name the installed timm knows: the file's when it was written from this version
+    and timm is not imported yet; once it is, its registry (which may hold models registered since)."""
     written_from, known = listed()
-    if written_from == installed_version():
+    if written_from == installed_version() and "timm" not in sys.modules:
         return known
     import timm
 
