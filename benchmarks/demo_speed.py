@@ -124,7 +124,7 @@ def main() -> None:
 
     from mila_bench.config import compose
     from mila_bench.data.load import load_dataset
-    from mila_bench.data.cache import data_root
+    from mila_bench.data.files import data_root
 
     dataset_cfg = compose([f"dataset.root={args.data_dir}"] if args.data_dir else []).dataset
     load_dataset(dataset_cfg)  # put the files in place (decompressed, cached) before either side runs

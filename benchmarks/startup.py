@@ -4,7 +4,9 @@
 seconds on a cold, shared machine). Each command runs as a fresh subprocess, several times in
 interleaved rounds (a passing slowdown hits all alike), and the median is printed with its ratio
 to ``python -c "import torch"`` and whether the command imported torch (a wrapper prints
-``'torch' in sys.modules`` at exit).
+``'torch' in sys.modules`` at exit). The error paths a newcomer meets first are among them: a
+key without its group, a misspelt timm name, a custom target that does not exist, CUDA on a
+machine without it, a missing CIFAR root, ``runs`` filters no run can match.
 Usage: python benchmarks/startup.py [--repeats 5] [--source DIR (another checkout, e.g. the commit before)]
 """
 
@@ -12,9 +14,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,12 +31,24 @@ WRAPPER = (
     "exec('try:\\n from mila_bench.cli.app import main\\nexcept ModuleNotFoundError:\\n from mila_bench.cli import main'); "
     "main()"
 )  # checkouts from before the cli/ package had mila_bench.cli:main
+#: A dataset root that does not exist (removed after every run: older checkouts leave an empty one behind).
+MISSING_ROOT = Path(tempfile.gettempdir()) / "mila-bench-startup-no-such-root"
 COMMANDS: dict[str, list[str] | None] = {
     "mila-bench --help": ["--help"],
     "mila-bench list": ["list"],
     "mila-bench train activation=nope": ["train", "activation=nope"],
     "mila-bench train trainer.epochs=-1": ["train", "trainer.epochs=-1"],
+    "mila-bench train beta=0.5 (a key without its group)": ["train", "beta=0.5"],
+    "mila-bench train model=timm model.arch=resnet1888": ["train", "model=timm", "model.arch=resnet1888"],
+    "mila-bench train activation=custom activation.target=nosuch:fn": ["train", "activation=custom", "activation.target=nosuch:fn"],
+    "mila-bench train device=cuda (without CUDA, if this machine has none)": ["train", "device=cuda"],
+    "mila-bench train dataset=cifar10 dataset.root=MISSING dataset.download=false":
+        ["train", "dataset=cifar10", f"dataset.root={MISSING_ROOT}", "dataset.download=false"],
+    "mila-bench train dataset=cifar10 dataset.root=MISSING (download on; offline here?)":
+        ["train", "dataset=cifar10", f"dataset.root={MISSING_ROOT}"],
     "mila-bench runs activation=mila (the committed records)": ["runs", "activation=mila"],
+    "mila-bench runs top1=abc": ["runs", "top1=abc"],
+    "mila-bench runs activation=mlia": ["runs", "activation=mlia"],
     'python -c "import torch"': None,
 }
 
@@ -43,6 +59,7 @@ def run_once(args: list[str] | None, env: dict[str, str], cwd: Path) -> tuple[fl
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd)
     seconds = time.perf_counter() - start
+    shutil.rmtree(MISSING_ROOT, ignore_errors=True)
     if args is None:
         return seconds, None
     marks = [line for line in proc.stderr.splitlines() if line.startswith(MARK)]

@@ -10,6 +10,7 @@ activation configs take them from), and code reads the composed values.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Sequence
@@ -107,8 +108,11 @@ def compose(overrides: Sequence[str] = (), with_hydra: bool = False) -> DictConf
     except HydraException as err:
         unknown_key = re.match(r"Could not override '([^']+)'", str(err))
         if unknown_key:
+            key = unknown_key.group(1)
+            close = closest_keys(key, _leaf_keys([o for o in overrides if _key(o) != key]))
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise UsageError(
-                f"unknown config key {unknown_key.group(1)!r}: the composed config has no such key "
+                f"unknown config key {key!r}: the composed config has no such key{hint} "
                 "(all keys: mila-bench train --show-config)"
             ) from None
         if str(err).startswith("Error merging override") and err.__cause__ is not None:
@@ -117,6 +121,39 @@ def compose(overrides: Sequence[str] = (), with_hydra: bool = False) -> DictConf
         raise UsageError(_first_line(err)) from None
     validate(cfg)
     return cfg
+
+
+def closest_keys(key: str, keys: Sequence[str], n: int = 3) -> list[str]:
+    """The full keys whose last part is closest to ``key``'s, the most like ``key`` first: a key typed
+    without its group finds it (``beta`` → ``activation.beta``, ``epochs`` → ``trainer.epochs``)."""
+    by_last: dict[str, list[str]] = {}
+    for full in keys:
+        by_last.setdefault(full.rpartition(".")[2], []).append(full)
+    close = difflib.get_close_matches(key.rpartition(".")[2], list(by_last), n=n, cutoff=0.6)
+    found = [full for last in close for full in by_last[last]]
+    return sorted(found, key=lambda full: -difflib.SequenceMatcher(None, key, full).ratio())[:n]
+
+
+def _key(override: str) -> str:
+    return override.lstrip("+~").partition("=")[0]
+
+
+def _leaf_keys(overrides: Sequence[str]) -> list[str]:
+    """The dotted leaf keys of the config ``overrides`` compose to (the defaults' when they do not)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from mila_bench.records.runs import flat_config
+
+    for attempt in (list(overrides), []):
+        try:
+            with initialize_config_dir(str(config_dir()), version_base="1.3", job_name="mila-bench"):
+                cfg = hydra_compose("config", overrides=attempt)
+            return list(flat_config(OmegaConf.to_container(cfg, resolve=False)))
+        except Exception:  # another bad override: the defaults' keys will do
+            continue
+    return []
 
 
 def validate(cfg: DictConfig) -> None:

@@ -111,8 +111,9 @@ def resolve(cfg: DictConfig) -> Resolved:
     killed before its first checkpoint; a diverged one is refused (it would diverge again);
     with no run, a fresh one starts.
     """
+    from mila_bench.data.files import check_obtainable
     from mila_bench.records import runs
-    from mila_bench.training.engine import select_device
+    from mila_bench.training.device_check import check_cuda_possible
 
     plan = Resolved(Path(cfg.results.dir), Path(cfg.results.markdown))
     runs.check_writable(plan.results_dir, plan.markdown)
@@ -124,6 +125,10 @@ def resolve(cfg: DictConfig) -> Resolved:
             f"trainer.resume=true: this config's run {previous[0]} already diverged (recorded, no Results.md row); "
             "the same config and seed would diverge again, so it is not re-run"
         )
+    check_cuda_possible(str(cfg.device))  # these two answer before torch is imported where they can
+    check_obtainable(cfg.dataset)
+    from mila_bench.training.engine import select_device
+
     return replace(plan, unfinished=previous[0] if previous else None, device=select_device(str(cfg.device)))
 
 

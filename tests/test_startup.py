@@ -74,6 +74,13 @@ BAD_INPUT = [
     ("beta not finite", ["train", "activation.beta=nan"], "activation.beta=nan"),
     ("unknown parameter", ["train", "activation=relu", "+activation.gamma=1"], "no parameter 'gamma'"),
     ("unknown key", ["train", "trainer.epoch=3"], "unknown config key 'trainer.epoch'"),
+    ("key without its group", ["train", "beta=0.5"], "unknown config key 'beta': the composed config has no such key; did you mean activation.beta"),
+    ("epochs without trainer.", ["train", "epochs=3"], "did you mean trainer.epochs"),
+    ("key of the selected model", ["train", "model=timm", "arch=resnet18"], "did you mean model.arch?"),
+    ("unknown timm model", ["train", "model=timm", "model.arch=resnet1888"], "model.arch='resnet1888' is not a timm model; closest: resnet18,"),
+    ("custom target not found", ["train", "activation=custom", "activation.target=nosuch:fn"], "no module 'nosuch'"),
+    ("CIFAR root missing", ["train", "dataset=cifar10", "dataset.root=nodata", "dataset.download=false"],
+     "CIFAR-10 not found in nodata (no such folder) and download is disabled"),
     ("malformed override", ["train", "activation=["], "malformed override"),
     ("bad device", ["train", "device=tpu"], "device='tpu'"),
     ("unknown logger", ["train", "logger=nope"], "unknown logger 'nope'; allowed: mlflow, none, tensorboard, wandb"),
@@ -115,3 +122,38 @@ def test_every_loader_has_a_checked_name() -> None:
     from mila_bench.data.load import LOADERS
 
     assert set(LOADERS) == set(DATASETS)
+
+
+def offline() -> bool:
+    """Whether torchvision's download hosts do not resolve here (the tests never download)."""
+    import socket
+
+    from mila_bench.data.files import HOSTS
+
+    try:
+        for host in set(HOSTS.values()):
+            socket.getaddrinfo(host, 443)
+    except OSError:
+        return True
+    return False
+
+
+@pytest.mark.skipif(not offline(), reason="online: the download would be tried")
+@pytest.mark.parametrize("dataset", ["cifar10", "fashion_mnist"])
+def test_a_misspelt_root_offline_is_one_line_without_torch_and_leaves_no_folder(tmp_path: Path, dataset: str) -> None:
+    proc, lines, heavy = cli(["train", f"dataset={dataset}", "dataset.root=data/cifra", "++dataset.system_dir=null"], tmp_path)
+    assert proc.returncode == 2 and heavy == [], proc.stderr
+    assert len(lines) == 1 and "not found in data/cifra (no such folder) and the download would fail" in lines[0], lines
+    assert "dataset.root=DIR" in lines[0] and "MILA_BENCH_DATA=DIR" in lines[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(
+    any(Path(node).exists() for node in ("/dev/nvidiactl", "/dev/nvidia0", "/proc/driver/nvidia", "/dev/dxg", "/dev/kfd")),
+    reason="a GPU driver is present: torch decides",
+)
+def test_cuda_without_a_gpu_driver_is_one_line_without_torch(tmp_path: Path) -> None:
+    proc, lines, heavy = cli(["train", "device=cuda"], tmp_path)
+    assert proc.returncode == 2 and heavy == [], proc.stderr
+    assert lines == ["mila-bench: error: device='cuda' but CUDA is not available on this machine; allowed here: auto, cpu"]
+    assert list(tmp_path.iterdir()) == []

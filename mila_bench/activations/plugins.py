@@ -91,15 +91,18 @@ def _import(target: str) -> object:
 
 
 def _target_spec(name: str, target: str, origin: str, label: str, load: Callable[[], object]) -> ActivationSpec:
-    """An entry for an imported function or ``nn.Module`` class, its defaults read from its signature."""
-    from torch import nn
+    """An entry for an imported function or ``nn.Module`` class, its defaults read from its signature.
 
+    torch is imported after the target: one that cannot be imported is answered without it.
+    """
     try:
         obj = load()
     except UsageError:
         raise
     except Exception as err:  # whatever importing user code raises, it is the user's to fix
         raise UsageError(f"{label} cannot be imported: {type(err).__name__}: {err}") from None
+    from torch import nn
+
     is_module = isinstance(obj, type) and issubclass(obj, nn.Module)
     if not callable(obj) or (isinstance(obj, type) and not is_module):
         raise UsageError(

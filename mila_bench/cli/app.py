@@ -9,7 +9,9 @@ from typing import Annotated, Optional
 
 import typer
 
+from mila_bench import __version__
 from mila_bench.errors import RunInterrupted, UsageError
+from mila_bench.cli import help_style
 from mila_bench.cli.boundary import DebugOption, guarded
 
 OVERRIDES_HELP = """Hydra overrides, KEY=VALUE, e.g.:
@@ -30,7 +32,25 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=help_style.Group,
+    context_settings=help_style.CONTEXT_SETTINGS,
 )
+
+
+def show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"mila-bench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    version: Annotated[
+        bool, typer.Option("--version", help="Print mila-bench's version and exit.", is_eager=True, callback=show_version)
+    ] = False,
+) -> None:
+    # The app's own options; its help is the app's (Typer would take a docstring here for it).
+    pass
 
 @app.command()
 def train(
@@ -281,6 +301,7 @@ def suite(
 from mila_bench.cli.plot import plot_app  # noqa: E402  (typer only; studies load lazily)
 
 app.add_typer(plot_app, name="plot", help="Analysis figures: function, contour, landscape, gradients, noise, depth.")
+help_style.apply(app)
 
 
 def main() -> None:

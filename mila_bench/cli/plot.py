@@ -13,9 +13,12 @@ from typing import Annotated, Optional
 
 import typer
 
+from mila_bench.cli.help_style import Group
+
 plot_app = typer.Typer(
     help="Analysis figures, each a PNG plus the CSV of the numbers behind it, in results/figures/ or --out DIR.",
     no_args_is_help=True,
+    cls=Group,
 )
 
 ACTIVATION_HELP = (

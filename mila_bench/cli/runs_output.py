@@ -13,12 +13,13 @@ def render(results: str, filters: list[str], output: str, columns: str | None) -
     """The text ``runs`` prints; a bad format, filter or column is one :class:`UsageError` line."""
     if output not in FORMATS:
         raise UsageError(f"--format {output!r} is not one of {', '.join(FORMATS)}")
-    from mila_bench.records.frame import TABLE_COLUMNS, load_runs, resolve_column, select_runs, short_names
+    from mila_bench.records.frame import TABLE_COLUMNS, check_filters, load_runs, resolve_column, select_runs, short_names
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         frame = load_runs(results)
     notes = [f"note: {w.message}\n" for w in caught]
+    check_filters(frame, filters)
     chosen = select_runs(frame, filters)
     if output == "csv":
         return chosen.to_csv(index=False)

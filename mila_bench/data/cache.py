@@ -1,4 +1,4 @@
-"""Where a dataset's files live, and the cache of their decoded tensors.
+"""The cache of a dataset's decoded tensors, next to its files.
 
 torchvision parses the files; its decoded uint8 tensors are cached next to the data so later
 runs skip decoding. Shared by every loader (``fashion_mnist``, ``cifar``).
@@ -6,8 +6,7 @@ runs skip decoding. Shared by every loader (``fashion_mnist``, ``cifar``).
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -16,11 +15,6 @@ from torch import Tensor
 from mila_bench.atomic import atomic_write
 
 CACHE_NAME = "mila_bench_tensors.pt"
-
-
-def data_root(cfg: Mapping) -> Path:
-    """The configured ``root``, else the default root."""
-    return Path(os.path.expanduser(str(cfg["root"] or cfg["default_root"])))
 
 
 def cached_tensors(path: Path, decode: Callable[[], dict[str, Tensor]], inputs: list[Path]) -> dict[str, Tensor]:

@@ -18,11 +18,11 @@ import torch
 from torch import Tensor
 
 from mila_bench.data.augment import ShiftFlip
-from mila_bench.data.cache import CACHE_NAME, cached_tensors, data_root
+from mila_bench.data.cache import CACHE_NAME, cached_tensors
+from mila_bench.data.files import TITLES, data_root, missing, removed_if_failed
 from mila_bench.errors import UsageError
 from mila_bench.data.splits import Dataset, Split
 
-TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
 UNVERIFIED_CACHE_NAME = "mila_bench_tensors_unverified.pt"  # never read by a verified load
 
 
@@ -65,7 +65,7 @@ def load_cifar(cfg: Mapping) -> Dataset:
     source = "root"
     if not all(f.is_file() for f in files):
         if not cfg["download"]:
-            raise _missing(name, root, "download is disabled (dataset.download=false)")
+            raise missing(name, root, "download is disabled (dataset.download=false)")
         _download(name, root)
         source = "download"
 
@@ -120,16 +120,8 @@ def pixel_mean(images: Tensor, chunk: int = 4096) -> Tensor:
 
 def _download(name: str, root: Path) -> None:
     try:
-        torchvision_class(name)(str(root), train=True, download=True)
+        with removed_if_failed(root):
+            torchvision_class(name)(str(root), train=True, download=True)
     except Exception as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise _missing(name, root, f"the download failed ({first})") from err
-
-
-def _missing(name: str, root: Path, reason: str) -> UsageError:
-    folder = torchvision_class(name).base_folder
-    return UsageError(
-        f"{TITLES[name]} not found in {root / folder} and {reason}. Provide it: dataset.root=DIR with "
-        f"torchvision's files in DIR/{folder} (add dataset.verify=false for a locally converted copy), "
-        "or network access so torchvision can download it"
-    )
+        raise missing(name, root, f"the download failed ({first})") from err

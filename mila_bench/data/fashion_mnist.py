@@ -9,18 +9,11 @@ from pathlib import Path
 
 from torch import Tensor
 
-from mila_bench.data.cache import CACHE_NAME, cached_tensors, data_root
+from mila_bench.data.cache import CACHE_NAME, cached_tensors
+from mila_bench.data.files import FASHION_MNIST_FILES, data_root, has_files, missing, removed_if_failed
 from mila_bench.errors import UsageError
 from mila_bench.atomic import atomic_write
 from mila_bench.data.splits import Dataset, Split
-
-FASHION_MNIST_FILES = (
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-)
-
 
 def load_fashion_mnist(cfg: Mapping) -> Dataset:
     """Fashion-MNIST via torchvision, from the first place that has it.
@@ -32,16 +25,16 @@ def load_fashion_mnist(cfg: Mapping) -> Dataset:
     root = data_root(cfg)
     raw = root / "FashionMNIST" / "raw"
     source = "root"
-    if not _has_files(raw):
+    if not has_files(raw, FASHION_MNIST_FILES):
         system_dir = Path(str(cfg["system_dir"] or ""))
-        if cfg["system_dir"] and _has_files(system_dir, suffix=".gz"):
+        if cfg["system_dir"] and has_files(system_dir, FASHION_MNIST_FILES, suffix=".gz"):
             _decompress_into(system_dir, raw)
             source = f"system copy ({system_dir})"
         elif cfg["download"]:
             _download_fashion_mnist(root)
             source = "download"
         else:
-            raise _missing_fashion_mnist(root, "download is disabled (dataset.download=false)")
+            raise missing("fashion_mnist", root, "download is disabled (dataset.download=false)")
 
     def decode() -> dict[str, Tensor]:
         from torchvision.datasets import FashionMNIST
@@ -63,10 +56,6 @@ def load_fashion_mnist(cfg: Mapping) -> Dataset:
     )
 
 
-def _has_files(folder: Path, suffix: str = "") -> bool:
-    return all((folder / (name + suffix)).is_file() for name in FASHION_MNIST_FILES)
-
-
 def _decompress_into(source: Path, raw: Path) -> None:
     """Make the Debian ``.gz`` files readable by torchvision (it looks for the unpacked files)."""
     raw.mkdir(parents=True, exist_ok=True)
@@ -83,17 +72,9 @@ def _download_fashion_mnist(root: Path) -> None:
     from torchvision.datasets import FashionMNIST
 
     try:
-        FashionMNIST(str(root), train=True, download=True)
-        FashionMNIST(str(root), train=False, download=True)
+        with removed_if_failed(root):
+            FashionMNIST(str(root), train=True, download=True)
+            FashionMNIST(str(root), train=False, download=True)
     except Exception as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise _missing_fashion_mnist(root, f"the download failed ({first})") from err
-
-
-def _missing_fashion_mnist(root: Path, reason: str) -> UsageError:
-    return UsageError(
-        f"Fashion-MNIST not found in {root} and {reason}. Provide it one of three ways: "
-        "dataset.root=DIR with the files in DIR/FashionMNIST/raw; "
-        "'apt-get install dataset-fashion-mnist' (reads /usr/share/datasets/fashion-mnist); "
-        "or network access so torchvision can download it"
-    )
+        raise missing("fashion_mnist", root, f"the download failed ({first})") from err

@@ -6,6 +6,7 @@ config is checked (``config.compose``) before torch is imported, by the same rul
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Mapping
 
@@ -64,12 +65,20 @@ def check(cfg: Mapping) -> None:
 
 
 def check_timm(cfg: Mapping) -> None:
-    """``model=timm``: the settings' types without torch, then the name against timm's registry
-    (which needs timm, and so torch: only for this model)."""
+    """``model=timm``: the settings' types, then the name against timm's names (without timm: :mod:`timm_names`)."""
     if not isinstance(cfg["replace_gates"], bool):
         raise UsageError(f"model.replace_gates={cfg['replace_gates']!r} is not allowed; expected true or false")
     if not isinstance(cfg["kwargs"], Mapping):
         raise UsageError(f"model.kwargs={cfg['kwargs']!r} is not allowed; expected a mapping, e.g. {{drop_rate: 0.1}}")
-    from mila_bench.models.timm_adapter import check_arch
-
     check_arch(cfg["arch"])
+
+
+def check_arch(arch: object) -> None:
+    """One line with the closest timm names when ``arch`` is not a timm model."""
+    from mila_bench.models.timm_names import names as timm_names
+
+    names = timm_names()
+    if not isinstance(arch, str) or arch not in names:
+        close = difflib.get_close_matches(str(arch), names, n=5, cutoff=0.5)
+        hint = f"closest: {', '.join(close)}" if close else "see timm.list_models()"
+        raise UsageError(f"model.arch={arch!r} is not a timm model; {hint}")

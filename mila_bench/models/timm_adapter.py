@@ -18,7 +18,6 @@ only fits it to the dataset and to the activation under test:
 
 from __future__ import annotations
 
-import difflib
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -57,17 +56,6 @@ class TimmReport:
 
     def as_dict(self) -> dict[str, object]:
         return {"arch": self.arch, "replaced": self.replaced, "remaining": self.remaining, "small_input": self.small_input}
-
-
-def check_arch(arch: object) -> None:
-    """One line with the closest timm names when ``arch`` is not a timm model."""
-    import timm
-
-    names = timm.list_models()
-    if not isinstance(arch, str) or arch not in names:
-        close = difflib.get_close_matches(str(arch), names, n=5, cutoff=0.5)
-        hint = f"closest: {', '.join(close)}" if close else "see timm.list_models()"
-        raise UsageError(f"model.arch={arch!r} is not a timm model; {hint}")
 
 
 def check_buildable(model_cfg: Mapping, input_shape: Sequence[int], num_classes: int) -> None:

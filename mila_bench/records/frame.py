@@ -84,14 +84,68 @@ def select_runs(frame: pd.DataFrame, filters: Sequence[str]) -> pd.DataFrame:
     """
     selected = frame
     for text in filters:
-        key, sep, value = text.partition("=")
-        if not sep or not key:
-            raise UsageError(f"filter {text!r} is not KEY=VALUE, e.g. activation=mila or seed=0,1")
-        column = resolve_column(frame, key.strip())
-        wanted = [v.strip() for v in value.split(",")]
+        _, column, wanted = _parse_filter(frame, text)
         mask = selected[column].map(lambda cell: any(_equal(cell, v) for v in wanted)).astype(bool)
         selected = selected.loc[mask]
     return selected
+
+
+def check_filters(frame: pd.DataFrame, filters: Sequence[str]) -> None:
+    """Refuse a filter no run can match, naming what can: a non-number for a numeric column, or a value
+    no run in ``frame`` has (the values present, closest first). ``mila-bench runs`` checks before
+    selecting, so "no runs match" means only that the filters, each met by some run, are not met together."""
+    for text in filters:
+        key, column, wanted = _parse_filter(frame, text)
+        cells = [c for c in map(_plain, frame[column]) if not _null(c)]
+        numeric = bool(cells) and all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in cells)
+        for value in wanted:
+            if numeric and value.lower() not in NULL_WORDS and not _is_number(value):
+                raise UsageError(
+                    f"{key}={value!r} is not a number; {column} holds numbers from {_text(min(cells))} to {_text(max(cells))}"
+                )
+            if not any(_equal(c, value) for c in frame[column]):
+                raise UsageError(
+                    f"no run has {key}={value} ({column}); values present, closest first: {_closest(value, cells, numeric)}"
+                )
+
+
+#: What a filter writes for an empty cell.
+NULL_WORDS = ("null", "none", "")
+
+
+def _parse_filter(frame: pd.DataFrame, text: str) -> tuple[str, str, list[str]]:
+    """A filter's key as written, the column it names, and the values it accepts."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise UsageError(f"filter {text!r} is not KEY=VALUE, e.g. activation=mila or seed=0,1")
+    return key.strip(), resolve_column(frame, key.strip()), [v.strip() for v in value.split(",")]
+
+
+def _closest(value: str, cells: list[Any], numeric: bool, shown: int = 8) -> str:
+    """The distinct values of ``cells``, closest to ``value`` first (by distance for numbers), as text."""
+    present = sorted(set(cells), key=_text)
+    if numeric and _is_number(value):
+        present.sort(key=lambda c: abs(c - float(value)))
+    else:
+        present.sort(key=lambda c: -difflib.SequenceMatcher(None, value, _text(c)).ratio())
+    more = f" ({len(present) - shown} more)" if len(present) > shown else ""
+    return (", ".join(_text(c) for c in present[:shown]) or "none (the column is empty)") + more
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _null(cell: Any) -> bool:
+    return cell is None or (isinstance(cell, float) and math.isnan(cell))
+
+
+def _text(cell: Any) -> str:
+    return f"{cell:g}" if isinstance(cell, float) else str(cell)
 
 
 def resolve_column(frame: pd.DataFrame, key: str) -> str:
@@ -157,8 +211,8 @@ def _plain(value: Any) -> Any:
 
 def _equal(cell: Any, wanted: str) -> bool:
     cell = _plain(cell)
-    if cell is None or (isinstance(cell, float) and math.isnan(cell)):
-        return wanted.lower() in ("null", "none", "")
+    if _null(cell):
+        return wanted.lower() in NULL_WORDS
     if isinstance(cell, bool):
         return wanted.lower() == str(cell).lower()
     if isinstance(cell, (int, float)):

@@ -25,6 +25,7 @@ from mila_bench.training.checks import COMPILE_MODES, check_compile  # noqa: F40
 from mila_bench.training.schedules import EpochScheduler
 from mila_bench.data.splits import Dataset, Split
 from mila_bench.training.cost import StepTimer
+from mila_bench.training.device_check import no_cuda
 
 TOP_K = (1, 3, 5)
 #: Keras' backend epsilon: its categorical cross-entropy clips probabilities to [ε, 1 − ε].
@@ -45,7 +46,7 @@ def select_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise UsageError(f"device={name!r} but CUDA is not available on this machine; allowed here: auto, cpu")
+            raise no_cuda(name)
         index = torch.device(name).index
         if index is not None and index >= torch.cuda.device_count():
             raise UsageError(
