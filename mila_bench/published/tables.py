@@ -200,8 +200,9 @@ def table_lines(seeds: int = 3, epochs: int | None = None) -> list[str]:
         else:
             time = f"about {duration(found.seconds)} [{bases.setdefault(found.basis, len(bases) + 1)}]"
         lines.append(f"{table.name}  ({len(table.rows)} rows: {names})  {runs} runs × {n} epochs: {time}")
-    lines.append(f"runs: rows × --seeds {seeds}; time: training on this {device}, one run after another, from the step cost "
-                 f"of recorded runs in {results_dir}/ of the same model and dataset on a {device}:")  # fmt: skip
+    lines.append(f"runs: rows × --seeds {seeds}; time: training on this {device}, one run after another, from")
     lines += [f"  [{mark}] {basis}" for basis, mark in bases.items()]
-    lines.append("  none recorded yet for the others: `reproduce TABLE` times a few steps and says its estimate before it starts")
+    if any(line.endswith("no estimate yet") for line in lines):
+        lines.append(f"  no estimate yet: no run like it recorded in {results_dir}/ (same model and dataset on a {device}); "
+                     "`reproduce TABLE` times a few steps and says its estimate before it starts")  # fmt: skip
     return lines

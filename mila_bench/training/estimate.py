@@ -7,7 +7,8 @@ they trained the same model (every key of the planned ``model`` config equal) on
 on the same kind of device (cpu, cuda); at the same batch size their median step is taken as is,
 at another the median time per image is scaled to the batch. Reading the records needs only json
 (no torch, no pandas), so listings and bad input stay fast. Where no record is similar, a caller
-about to train anyway may time a few steps instead (:func:`estimate_configs`, ``time_missing``).
+about to train anyway may time a few steps instead (:func:`estimate_configs`, ``time_missing``);
+failing both, a CIFAR ResNet v1 on CPU is estimated from the documented ResNet-20 v1 figure.
 
 Evaluation, data loading and start-up are left out, and a record from another CPU or GPU model
 counts as similar: an estimate, with its basis said, to decide whether to run something smaller.
@@ -34,6 +35,9 @@ TIMED_MIN_STEPS = 2000
 TIMED_MAX_KINDS = 3
 #: Steps :func:`time_steps` times, after as many untimed ones (allocator growth, caches).
 TIMED_STEPS = 3
+#: The documented figure used where nothing is recorded or timed: ResNet-20 v1 training at batch 32 on CPU,
+#: images/s, as docs/performance.md reports it (``benchmarks/cifar_speed.py``; a test keeps the two equal).
+RESNET20_V1_CPU_IMAGES_PER_S = 242
 
 
 @dataclass(frozen=True)
@@ -163,6 +167,18 @@ def step_cost(work: Workload, steps: Sequence[Step]) -> StepCost | None:
                         f"scaled to batch {work.batch_size}: {ms:.0f} ms", len(found), machines)  # fmt: skip
 
 
+def reference_cost(work: Workload) -> StepCost | None:
+    """A CIFAR ResNet v1's step on CPU from the documented ResNet-20 v1 figure, scaled by depth: every block
+    of a v1 network costs about the same (filters double as the image halves), so a step's arithmetic
+    grows with depth − 2. Rough (another CPU, another load); None for other models and devices."""
+    model = {k: json.loads(v) for k, v in work.model}
+    if work.device != "cpu" or work.dataset not in ("cifar10", "cifar100") or model.get("name") != "resnet" or model.get("version") != 1:
+        return None
+    ms = 1000 * work.batch_size / RESNET20_V1_CPU_IMAGES_PER_S * (int(model["depth"]) - 2) / (20 - 2)
+    return StepCost(ms, f"a rough figure: ResNet-20 v1's {RESNET20_V1_CPU_IMAGES_PER_S} images/s on a 2-core CPU "
+                        "(docs/performance.md), scaled by batch and depth")  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Estimate:
     seconds: float  # training time of all the runs, one after another
@@ -172,13 +188,14 @@ class Estimate:
 
 
 def estimate(works: Sequence[Workload], steps: Sequence[Step], known: Mapping[tuple, StepCost] | None = None) -> Estimate | None:
-    """The training time of ``works`` from recorded (or ``known``: timed) step costs; None when a kind has neither."""
+    """The training time of ``works`` from recorded step costs, else ``known`` (timed) ones, else the documented
+    figure (:func:`reference_cost`); None when a kind has none of them."""
     if not works:
         return None
-    costs: dict[tuple, StepCost] = dict(known or {})
+    costs: dict[tuple, StepCost] = {}
     for work in works:
         if work.kind not in costs:
-            cost = step_cost(work, steps)
+            cost = step_cost(work, steps) or (known or {}).get(work.kind) or reference_cost(work)
             if cost is None:
                 return None
             costs[work.kind] = cost
@@ -190,9 +207,8 @@ def estimate(works: Sequence[Workload], steps: Sequence[Step], known: Mapping[tu
         recorded = [c for c in used if c.records]
         machines = "; ".join(sorted({m for c in recorded for m in c.machines}))
         parts = [f"the median steps of {_count(sum(c.records for c in recorded), 'recorded run')} like them on {machines}"] if recorded else []
-        timed = len(used) - len(recorded)
-        parts += [f"{_count(timed, 'kind')} of run timed here just now"] if timed else []
-        basis = f"{len(used)} kinds of run: " + " and ".join(parts)
+        parts += [c.basis for c in used if not c.records]
+        basis = f"{len(used)} kinds of run: " + "; ".join(parts)
     return Estimate(seconds, len(works), works[0].device, basis)
 
 
