@@ -217,3 +217,15 @@ def test_a_long_reproduction_says_its_time_first_under_either_spelling(tmp_path:
     assert lines[0].startswith("reproduce cifar10-resnet20-v1: about 45 min of training on this cpu (1 run; from the median step")
     assert "--seeds 1, --epochs N, --only NAME" in lines[0]
     assert lines[1].startswith("[1/1] mish seed 0:")
+
+
+@pytest.mark.slow
+def test_a_long_train_says_its_time_first(tmp_path: Path, fashion_root: Path) -> None:
+    long_record(tmp_path / "results", "fashion_mnist", MLP, 64, 50 * 60, steps=1)
+    proc = run_cli(["train", "dataset.train_subset=64", "trainer.epochs=1", "device=cpu", f"dataset.root={fashion_root}",
+                    "trainer.progress=false"], tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("train: about 50 min of training on this cpu (1 run; from the median step of 1 recorded run")
+    assert lines[0].endswith("to run it smaller: trainer.epochs=N or dataset.train_subset=N")
+    assert lines[1].startswith("epoch 1/1:")

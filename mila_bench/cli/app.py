@@ -51,6 +51,12 @@ def train(
         if show_config:
             typer.echo(OmegaConf.to_yaml(cfg), nl=False)
             return
+        if not cfg.trainer.resume:  # from the records only (milliseconds, no torch): a long run says so first
+            from mila_bench.training.estimate import estimate_configs, long_run_line
+
+            long = long_run_line("train", estimate_configs([cfg]), "trainer.epochs=N or dataset.train_subset=N")
+            if long:
+                typer.echo(long)
         from mila_bench.pipeline import train as run_training
 
         def report(m) -> None:
