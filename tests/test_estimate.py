@@ -84,6 +84,14 @@ def test_the_line_is_said_only_beyond_the_threshold_and_says_how_to_run_smaller(
     assert long_run_line("reproduce t", under, "--seeds 1") is None
     assert long_run_line("sweep", over, "x", parallel=2) is None  # two at a time: 15.5 min
     assert long_run_line("sweep", None, "x") is None
+    # kinds beyond those timed are left out: the time of the others is a lower bound, and said as one
+    other = Workload("cifar10", model_items({"name": "timm", "arch": "vgg16_bn"}), 32, 32, 1, "cpu")
+    assert estimate([work, other, other], [], {work.kind: _cost(steps_ms["just over"])}) is None
+    partial = estimate([work, other, other], [], {work.kind: _cost(steps_ms["just over"])}, partial=True)
+    assert partial is not None and (partial.seconds, partial.runs, partial.unknown) == (LONG_S + 60, 3, 2)
+    assert long_run_line("suite s", partial, "--seeds 1") == (
+        "suite s: at least 31 min of training on this cpu (3 runs, 2 of them not estimated (kinds not timed); "
+        "from a test figure); to run it smaller: --seeds 1")  # fmt: skip
     assert [duration(s) for s in (0.2, 40, 25 * 60, 5 * 3600 + 20 * 60, 3600, 11 * 86400 + 3 * 3600, 2 * 86400)] == [
         "1 s", "40 s", "25 min", "5 h 20 min", "1 h", "11 d 3 h", "2 d"]  # fmt: skip
 

@@ -181,43 +181,46 @@ def reference_cost(work: Workload) -> StepCost | None:
 
 @dataclass(frozen=True)
 class Estimate:
-    seconds: float  # training time of all the runs, one after another
+    seconds: float  # training time of the runs estimated, one after another
     runs: int
     device: str
     basis: str
+    unknown: int = 0  # runs left out (no figure for their kind): the time is then a lower bound
 
 
-def estimate(works: Sequence[Workload], steps: Sequence[Step], known: Mapping[tuple, StepCost] | None = None) -> Estimate | None:
+def estimate(
+    works: Sequence[Workload], steps: Sequence[Step], known: Mapping[tuple, StepCost] | None = None, partial: bool = False
+) -> Estimate | None:
     """The training time of ``works`` from recorded step costs, else ``known`` (timed) ones, else the documented
-    figure (:func:`reference_cost`); None when a kind has none of them."""
-    if not works:
-        return None
-    costs: dict[tuple, StepCost] = {}
+    figure (:func:`reference_cost`). A kind with none of them makes it None, or with ``partial`` is left
+    out (counted in ``unknown``); None when nothing is left."""
+    costs: dict[tuple, StepCost | None] = {}
     for work in works:
         if work.kind not in costs:
-            cost = step_cost(work, steps) or (known or {}).get(work.kind) or reference_cost(work)
-            if cost is None:
-                return None
-            costs[work.kind] = cost
-    seconds = sum(w.steps * costs[w.kind].ms for w in works) / 1000
-    used = list({w.kind: costs[w.kind] for w in works}.values())
+            costs[work.kind] = step_cost(work, steps) or (known or {}).get(work.kind) or reference_cost(work)
+    known_works = [w for w in works if costs[w.kind] is not None]
+    if not known_works or (len(known_works) < len(works) and not partial):
+        return None
+    seconds = sum(w.steps * costs[w.kind].ms for w in known_works) / 1000  # type: ignore[union-attr]
+    used = [c for c in {w.kind: costs[w.kind] for w in known_works}.values() if c is not None]
     if len(used) == 1:
         basis = used[0].basis
     else:
         recorded = [c for c in used if c.records]
         machines = "; ".join(sorted({m for c in recorded for m in c.machines}))
         parts = [f"the median steps of {_count(sum(c.records for c in recorded), 'recorded run')} like them on {machines}"] if recorded else []
-        parts += [c.basis for c in used if not c.records]
+        parts += list(dict.fromkeys(c.basis.split(", ")[0] if "timed here" in c.basis else c.basis for c in used if not c.records))
         basis = f"{len(used)} kinds of run: " + "; ".join(parts)
-    return Estimate(seconds, len(works), works[0].device, basis)
+    return Estimate(seconds, len(works), works[0].device, basis, len(works) - len(known_works))
 
 
 def estimate_configs(configs: Sequence[Mapping], time_missing: bool = False) -> Estimate | None:
     """The estimate for these composed run configs, from the records in their ``results.dir``.
 
     With ``time_missing`` (callers that train next anyway), kinds of run no record resembles are
-    timed here for a few steps (imports torch), when the runs are long enough for that to cost
-    under 1 % of them and there are no more than :data:`TIMED_MAX_KINDS` such kinds.
+    timed here for a few steps (imports torch) when the runs are long enough for that to cost under
+    1 % of them, at most :data:`TIMED_MAX_KINDS` kinds; runs of kinds beyond those are left out of
+    the estimate, which then says it is a lower bound.
     """
     if not configs:
         return None
@@ -225,11 +228,11 @@ def estimate_configs(configs: Sequence[Mapping], time_missing: bool = False) -> 
     steps = recorded_steps(Path(str(configs[0]["results"]["dir"])))
     missing = {w.kind: c for w, c in zip(works, configs) if not similar(w, steps)}
     known: dict[tuple, StepCost] = {}
-    if missing and time_missing and sum(w.steps for w in works) >= TIMED_MIN_STEPS and len(missing) <= TIMED_MAX_KINDS:
-        for kind, cfg in missing.items():
+    if missing and time_missing and sum(w.steps for w in works) >= TIMED_MIN_STEPS:
+        for kind, cfg in list(missing.items())[:TIMED_MAX_KINDS]:
             ms = time_steps(cfg)
             known[kind] = StepCost(ms, f"{TIMED_STEPS} steps timed here just now, {ms:.0f} ms each")
-    return estimate(works, steps, known)
+    return estimate(works, steps, known, partial=time_missing)
 
 
 def time_steps(cfg, steps: int = TIMED_STEPS) -> float:
@@ -271,9 +274,11 @@ def long_run_line(what: str, found: Estimate | None, smaller: str, parallel: int
     if found is None or found.seconds / max(1, parallel) <= LONG_S:
         return None
     side = f", {parallel} at a time" if parallel > 1 else ""
+    bound = "at least" if found.unknown else "about"
+    left_out = f", {found.unknown} of them not estimated (kinds not timed)" if found.unknown else ""
     return (
-        f"{what}: about {duration(found.seconds / max(1, parallel))} of training on this {found.device} "
-        f"({_count(found.runs, 'run')}{side}; from {found.basis}); to run it smaller: {smaller}"
+        f"{what}: {bound} {duration(found.seconds / max(1, parallel))} of training on this {found.device} "
+        f"({_count(found.runs, 'run')}{side}{left_out}; from {found.basis}); to run it smaller: {smaller}"
     )
 
 
