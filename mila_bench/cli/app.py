@@ -234,7 +234,9 @@ def list_options() -> None:
 @app.command()
 def reproduce(
     table: Annotated[
-        Optional[str], typer.Argument(help="A published table, e.g. cifar10-resnet20-v1 (see --list).", show_default=False)
+        Optional[str],
+        typer.Argument(help="A published table, e.g. cifar10-resnet20-v1 or its experiment's spelling cifar10_resnet20_v1 "
+                       "(see --list).", show_default=False),
     ] = None,
     overrides: Annotated[
         Optional[list[str]], typer.Argument(help="Hydra overrides for every run, KEY=VALUE (e.g. dataset.root=DIR).")
