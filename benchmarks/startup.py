@@ -30,6 +30,9 @@ WRAPPER = (
 COMMANDS: dict[str, list[str] | None] = {
     "mila-bench --help": ["--help"],
     "mila-bench list": ["list"],
+    "mila-bench suite (the suites listed)": ["suite"],
+    "mila-bench reproduce --list": ["reproduce", "--list"],
+    "mila-bench reproduce cpu_small (a suite's name)": ["reproduce", "cpu_small"],
     "mila-bench train activation=nope": ["train", "activation=nope"],
     "mila-bench train trainer.epochs=-1": ["train", "trainer.epochs=-1"],
     "mila-bench runs activation=mila (the committed records)": ["runs", "activation=mila"],
