@@ -36,6 +36,9 @@ MISSING_ROOT = Path(tempfile.gettempdir()) / "mila-bench-startup-no-such-root"
 COMMANDS: dict[str, list[str] | None] = {
     "mila-bench --help": ["--help"],
     "mila-bench list": ["list"],
+    "mila-bench suite (the suites listed)": ["suite"],
+    "mila-bench reproduce --list": ["reproduce", "--list"],
+    "mila-bench reproduce cpu_small (a suite's name)": ["reproduce", "cpu_small"],
     "mila-bench train activation=nope": ["train", "activation=nope"],
     "mila-bench train trainer.epochs=-1": ["train", "trainer.epochs=-1"],
     "mila-bench train beta=0.5 (a key without its group)": ["train", "beta=0.5"],

@@ -50,6 +50,57 @@ def group_options(group: str) -> list[str]:
     return sorted(names)
 
 
+def defaults_file() -> dict:
+    """``configs/config.yaml`` as written (unresolved, uncomposed): its own defaults, read in milliseconds."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(OmegaConf.load(config_dir() / "config.yaml"))  # type: ignore[return-value]
+
+
+def description(group: str, name: str) -> str:
+    """An option's one-line description: the first comment line of its YAML file (``# @package`` aside),
+    as the configuration reference shows it; a ``description:`` key (suites) where the file has one."""
+    path = config_dir() / group / f"{name}.yaml"
+    if not path.is_file():
+        return ""
+    lines = path.read_text().splitlines()
+    for line in lines:
+        if line.startswith("description:"):
+            return line.split(":", 1)[1].strip()
+    for line in lines:
+        text = line.strip()
+        if text.startswith("#") and not text.startswith("# @package"):
+            return text.lstrip("#").strip()
+        if text and not text.startswith("#"):
+            break
+    return ""
+
+
+def hydra_options(group: str) -> list[str]:
+    """The options Hydra offers for one of its own groups (``hydra/launcher``, ``hydra/sweeper``): its
+    plugins' and ours (``configs/hydra/``), as Hydra lists them; the plugins are not imported."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    with initialize_config_dir(str(config_dir()), version_base="1.3"):
+        return sorted(GlobalHydra.instance().config_loader().get_group_options(group))
+
+
+def experiment_alias(name: str) -> str:
+    """An experiment's other spelling, a published table's (``cifar10_resnet20_v1`` → ``cifar10-resnet20-v1``)."""
+    return name.replace("_", "-")
+
+
+def belongs_elsewhere(name: str) -> str | None:
+    """Where ``name``, given to the wrong command, belongs: ``train experiment=NAME`` or ``suite NAME``."""
+    spelled = name.replace("-", "_")
+    if spelled in group_options("experiment"):
+        return f"{name!r} is an experiment: mila-bench train experiment={spelled}"
+    if (config_dir() / "suite" / f"{name}.yaml").is_file():
+        return f"{name!r} is a suite: mila-bench suite {name}"
+    return None
+
+
 def store_configs(overrides: Sequence[str] = ()) -> None:
     """Put into Hydra's config store what the yaml files take from code, without importing torch.
 
@@ -57,6 +108,8 @@ def store_configs(overrides: Sequence[str] = ()) -> None:
     (each ``configs/activation/<name>.yaml`` includes its own, so a default is written only there).
     Each installed plugin becomes a choice of the ``activation`` group, as its yaml would: the one
     ``overrides`` select is imported to read its defaults; the others are named only, unimported.
+    Each experiment is a choice under its published table's spelling too (``experiment=cifar10-resnet20-v1``
+    composes ``cifar10_resnet20_v1``), so the names ``reproduce`` takes work here as well.
     """
     from hydra.core.config_store import ConfigStore
 
@@ -71,6 +124,9 @@ def store_configs(overrides: Sequence[str] = ()) -> None:
     selected = _selected("activation", overrides)
     for name in plugins():
         store.store(group="activation", name=name, node=plugin_config(name) if name in selected else {"name": name})
+    for name in group_options("experiment"):
+        if experiment_alias(name) != name:
+            store.store(group="experiment", name=experiment_alias(name), node={"defaults": [name]}, package="_global_")
 
 
 def _selected(group: str, overrides: Sequence[str]) -> set[str]:
@@ -100,8 +156,11 @@ def compose(overrides: Sequence[str] = (), with_hydra: bool = False) -> DictConf
         missing = str(err.missing_cfg_file or "")
         group, _, option = missing.rpartition("/")
         if group in GROUPS or (group.startswith("hydra/") and err.options is not None):
-            # a list selection (logger=[mlflow,nope]) fails without the options: they are the group's files
-            raise unknown_name(group, option, err.options if err.options is not None else group_options(group)) from None
+            # our groups' options are their files (and plugins), without the experiments' other spelling;
+            # a list selection (logger=[mlflow,nope]) fails without Hydra's options
+            error = unknown_name(group, option, group_options(group) if group in GROUPS else err.options)
+            elsewhere = belongs_elsewhere(option) if group == "experiment" else None
+            raise (UsageError(f"{error}; {elsewhere}") if elsewhere else error) from None
         raise UsageError(_first_line(err)) from None
     except OverrideParseException as err:
         raise UsageError(f"malformed override: {_first_line(err)}") from None

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from mila_bench.errors import UsageError, unknown_name
-from mila_bench.published.tables import published_tables, table_plans
+from mila_bench.errors import UsageError
+from mila_bench.published.tables import find_table, table_plans
 from mila_bench.records.schema import Reproduction
 from mila_bench.report.reproduction import section_from_records, section_heading
 
@@ -27,10 +27,7 @@ def reproduce(
     """Run ``table_name``'s rows × ``seeds`` with the recipe; write and return its Results.md section."""
     from mila_bench.config import compose
 
-    tables = published_tables()
-    if table_name not in tables:
-        raise unknown_name("published table", table_name, tables)
-    table = tables[table_name]
+    table = find_table(table_name)
     plans = table_plans(table)
     for override in overrides:
         key = override.lstrip("+~").split("=", 1)[0]
@@ -57,6 +54,14 @@ def reproduce(
     configs = [(plan, seed, compose([*shared, *plan.overrides, f"seed={seed}"])) for plan in runnable for seed in range(seeds)]
     cfg = configs[0][2]
     section = section_heading(table.name, cfg.trainer.epochs, seeds, only, overrides)
+    from mila_bench.training.estimate import estimate_configs, long_run_line
+
+    long = long_run_line(
+        f"reproduce {table.name}", estimate_configs([c for _, _, c in configs], time_missing=True),
+        "--seeds 1, --epochs N, --only NAME (one row), or dataset.train_subset=N",
+    )
+    if long:
+        echo(long)
     # Only now torch, pandas and the records: bad input above is answered without them.
     from mila_bench.pipeline import train
     from mila_bench.records import results_md

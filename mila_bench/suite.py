@@ -37,14 +37,34 @@ def available() -> list[str]:
     return sorted(p.stem for p in suite_dir().glob("*.yaml"))
 
 
+def suite_lines() -> list[str]:
+    """Each suite with its description (``description:`` of its file), indented, for listings."""
+    from mila_bench.config import description
+
+    names = available()
+    width = max(map(len, names), default=0)
+    return [f"  {name:<{width}}  {description('suite', name)}" for name in names]
+
+
 def load(name: str) -> Suite:
-    """The suite ``name`` from ``configs/suite/NAME.yaml``; an unknown name lists the suites."""
+    """The suite ``name`` from ``configs/suite/NAME.yaml``; an unknown name lists the suites, and says
+    where it belongs when it is a published table or an experiment."""
     from omegaconf import OmegaConf
 
     from mila_bench.config import OBJECTIVES
 
     if name not in available():
-        raise unknown_name("suite", name, available())
+        from mila_bench.published.tables import published_tables
+
+        error = unknown_name("suite", name, available())
+        if name.replace("_", "-") in published_tables():
+            table = name.replace("_", "-")
+            raise UsageError(f"{error}; {name!r} is a published table: mila-bench reproduce {table} "
+                             f"(its recipe alone: mila-bench train experiment={name.replace('-', '_')})")  # fmt: skip
+        from mila_bench.config import belongs_elsewhere
+
+        elsewhere = belongs_elsewhere(name)
+        raise UsageError(f"{error}; {elsewhere}") if elsewhere else error
     raw = OmegaConf.to_container(OmegaConf.load(suite_dir() / f"{name}.yaml"))
     tasks = raw.get("tasks") or {}
     if not isinstance(tasks, dict) or not tasks:
@@ -90,15 +110,23 @@ def run_suite(
                 f"override {override!r} is not allowed here: the suite sets it; use --activations and --seeds"
             )
     # Every task is planned (composed and checked) before any runs: bad input trains nothing.
+    plans = []
     for task in suite.tasks:
         try:
-            sweep.plan(task_overrides(suite, task, activations, seeds, overrides))
+            plans.append(sweep.plan(task_overrides(suite, task, activations, seeds, overrides)))
         except UsageError as err:
             raise UsageError(f"suite {name}, task {task}: {err}") from None
+    long = sweep.long_sweep_line(
+        f"suite {name}", plans, "--seeds 1, fewer --activations, or a smaller suite (mila-bench suite lists them); "
+        "runs already recorded are not trained again",
+    )  # fmt: skip
+    if long:
+        echo(long)
     failures = []
     for i, task in enumerate(suite.tasks, 1):
         echo(f"suite {name}: task {i}/{len(suite.tasks)} {task} ({' '.join(suite.tasks[task])})")
-        outcome = sweep.sweep(task_overrides(suite, task, activations, seeds, overrides), echo=echo, warn=warn)
+        outcome = sweep.sweep(task_overrides(suite, task, activations, seeds, overrides), echo=echo, warn=warn,
+                              say_estimate=False)  # fmt: skip
         failure = sweep.failure_line(outcome)
         if failure:
             failures.append(f"task {task}: {failure}")

@@ -56,6 +56,8 @@ class SweepPlan:
     objective: str
     combos: list[list[str]] | None = None  # job number → its overrides (grid sweeps), to name a job that died
     launcher_target: str = ""  # the launcher's class, e.g. ...submitit_launcher.SlurmLauncher
+    configs: list = field(default_factory=list)  # the checked jobs' composed configs (what the estimate reads)
+    parallel: int = 1  # jobs running at once on this machine (joblib's workers)
 
 
 @dataclass
@@ -123,13 +125,14 @@ def plan(overrides: Sequence[str]) -> SweepPlan:
         raise UsageError(_first_line(err)) from None
 
     checked = combos if len(combos) <= FULL_CHECK_LIMIT else _covering(combos)
-    objectives, outputs = set(), set()
+    objectives, outputs, configs = set(), set(), []
     for combo in checked:
         try:
             job_cfg = compose(combo)
         except UsageError as err:
             where = f" (job: {' '.join(combo)})" if len(combos) > 1 else ""
             raise UsageError(f"{err}{where}") from None
+        configs.append(job_cfg)
         objectives.add(job_cfg.sweep.objective)
         outputs.add((job_cfg.results.dir, job_cfg.results.markdown))
     if len(objectives) > 1:
@@ -154,7 +157,8 @@ def plan(overrides: Sequence[str]) -> SweepPlan:
         jobs = len(combos) if target.endswith("BasicSweeper") else None
     combos_by_job = combos if target.endswith("BasicSweeper") else None
     launcher_target = str(OmegaConf.select(cfg, "hydra.launcher._target_") or "")
-    return SweepPlan(arguments, sweep_dir, sweeper, launcher, jobs, len(checked), objective, combos_by_job, launcher_target)
+    return SweepPlan(arguments, sweep_dir, sweeper, launcher, jobs, len(checked), objective, combos_by_job, launcher_target,
+                     configs, parallel_jobs(cfg.hydra.launcher))  # fmt: skip
 
 
 def run(the_plan: SweepPlan) -> Outcome:
@@ -282,6 +286,19 @@ def task(cfg) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def parallel_jobs(launcher: Mapping) -> int:
+    """Jobs the launcher runs at once on this machine: joblib's workers (its ``n_jobs``, -1 = all cores), else 1."""
+    if not str(launcher.get("_target_", "")).endswith("JoblibLauncher"):
+        return 1
+    n_jobs = launcher.get("n_jobs", -1)
+    n_jobs = 1 if n_jobs is None else int(n_jobs)
+    return n_jobs if n_jobs > 0 else max(1, _cores() + 1 + n_jobs)  # joblib's meaning of -1, -2, ...
+
+
 def job_threads(launcher: Mapping) -> int | None:
     """Torch CPU threads per job, so jobs side by side share the cores instead of fighting over them.
 
@@ -289,12 +306,8 @@ def job_threads(launcher: Mapping) -> int | None:
     (local jobs all start at once; SLURM gives one CPU unless asked). Sequential: torch's default.
     """
     target = str(launcher.get("_target_", ""))
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if target.endswith("JoblibLauncher"):
-        n_jobs = launcher.get("n_jobs", -1)
-        n_jobs = 1 if n_jobs is None else int(n_jobs)
-        workers = n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)  # joblib's meaning of -1, -2, ...
-        return max(1, cores // workers)
+        return max(1, _cores() // parallel_jobs(launcher))
     if "hydra_submitit_launcher" in target:
         return int(launcher.get("cpus_per_task") or 1)
     return None
@@ -312,9 +325,13 @@ def read_jobs(sweep_dir: Path) -> list[dict]:
 
 
 def sweep(
-    overrides: Sequence[str], echo: Callable[[str], None], warn: Callable[[str], None] | None = None
+    overrides: Sequence[str],
+    echo: Callable[[str], None],
+    warn: Callable[[str], None] | None = None,
+    say_estimate: bool = True,
 ) -> Outcome:
-    """Plan, say what will run, run it, and say what happened (failures are left to the caller)."""
+    """Plan, say what will run (and, when it is long, how long), run it, and say what happened (failures
+    are left to the caller). ``say_estimate=False``: the caller (a suite) said it for all its sweeps."""
     the_plan = plan(overrides)
     if the_plan.launcher_target.endswith("SlurmLauncher"):
         problem = check_accounting()
@@ -326,6 +343,10 @@ def sweep(
         f"{the_plan.checked} combination{'s' if the_plan.checked != 1 else ''} checked; "
         f"Hydra's outputs in {the_plan.sweep_dir}"
     )
+    if say_estimate:
+        line = long_sweep_line("sweep", [the_plan], "fewer values per key, trainer.epochs=N or dataset.train_subset=N")
+        if line:
+            echo(line)
     outcome = run(the_plan)
     done = len(outcome.records) - len(outcome.failed)
     echo(
@@ -334,6 +355,19 @@ def sweep(
         + "; runs recorded as by `mila-bench train`; `mila-bench report` for mean ± std over seeds"
     )
     return outcome
+
+
+def long_sweep_line(what: str, plans: Sequence[SweepPlan], smaller: str) -> str | None:
+    """One line when these sweeps (run one after another) will train longer than ``training.estimate.LONG_S``
+    here; None when shorter, when their jobs run elsewhere (SLURM) or their number is unknown."""
+    from mila_bench.training.estimate import estimate_configs, long_run_line
+
+    if any(p.launcher_target.endswith("SlurmLauncher") or p.jobs is None or not p.configs for p in plans):
+        return None
+    # every job of a sweep of up to FULL_CHECK_LIMIT was checked; beyond, the checked ones stand for the others
+    configs = [c for p in plans for c in p.configs * (p.jobs // len(p.configs)) + p.configs[: p.jobs % len(p.configs)]]
+    found = estimate_configs(configs, time_missing=True)
+    return long_run_line(what, found, smaller, parallel=min(p.parallel for p in plans))
 
 
 def failure_line(outcome: Outcome) -> str | None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
-from conftest import INTRO, recorded, run_cli, run_rows, snapshot
+from conftest import INTRO, ROOT, cli_env, recorded, run_cli, run_rows, snapshot
 
 
 def test_help_explains_the_overrides(tmp_path: Path) -> None:
@@ -161,3 +165,43 @@ def test_wider_activations_and_learnable_beta_train_through_the_cli(
         assert summary["learned"]["activation.beta"] != 0.5  # it was trained
     else:
         assert summary["learned"] == {} and summary["activation_params"] == {"beta": 1.0, "alpha": 1.0}
+
+
+def first_comment(path: Path) -> str:
+    """The line a config file's description is taken from, read here independently: its first comment line."""
+    return next(l for l in path.read_text().splitlines() if l.startswith("#") and "@package" not in l).lstrip("# ")
+
+
+def test_list_shows_every_choice_experiments_and_suites_described(tmp_path: Path) -> None:
+    proc = run_cli(["list"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    start = lines.index(next(l for l in lines if l.startswith("experiment: NAME  WHAT")))
+    experiments = sorted((ROOT / "configs" / "experiment").glob("*.yaml"))
+    for path, line in zip(experiments, lines[start + 1 : start + 1 + len(experiments)]):
+        assert line.split(None, 1) == [path.stem, first_comment(path)]
+    assert "cifar10_resnet20_v1" in proc.stdout and "cifar10-resnet20-v1" in lines[start]  # both spellings said
+    launchers = next(l for l in lines if l.startswith("hydra/launcher: ")).split("  (")[0]
+    assert {"basic", "joblib", "submitit_local", "submitit_slurm", "slurm"} <= set(launchers.split(": ")[1].split(", "))
+    sweepers = next(l for l in lines if l.startswith("hydra/sweeper: ")).split("  (")[0]
+    assert {"basic", "optuna", "beta_search"} <= set(sweepers.split(": ")[1].split(", "))
+    suites = lines[lines.index("suite: NAME  WHAT  (mila-bench suite NAME)") + 1 :]
+    shipped = sorted((ROOT / "configs" / "suite").glob("*.yaml"))
+    assert [l.split(None, 1) for l in suites] == [[p.stem, yaml.safe_load(p.read_text())["description"]] for p in shipped]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_suite_without_a_name_lists_the_suites_it_finds(tmp_path: Path) -> None:
+    configs = tmp_path / "configs"
+    shutil.copytree(ROOT / "configs", configs)
+    (configs / "suite" / "mine.yaml").write_text("description: my own suite\ntasks:\n  mlp: [model=mlp]\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = subprocess.run([sys.executable, "-m", "mila_bench", "suite"], cwd=work, capture_output=True, text=True,
+                          env=cli_env(MILA_BENCH_CONFIG_DIR=str(configs)), timeout=120)  # fmt: skip
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("suite: NAME  WHAT  (run one: mila-bench suite NAME")
+    assert [l.split(None, 1)[0] for l in lines[1:]] == ["cpu_small", "dubey_cifar", "mine"]
+    assert lines[3].split(None, 1)[1] == "my own suite"
+    assert list(work.iterdir()) == []

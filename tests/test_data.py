@@ -121,3 +121,16 @@ def test_shuffled_batches_cover_every_sample_once_and_repeat_with_the_seed() -> 
     assert not torch.equal(torch.cat(first), other)
     ordered = torch.cat([y for _, y in split.batches(50)])
     assert torch.equal(ordered, torch.arange(130))
+
+
+def test_planned_sizes_are_what_the_loaders_give(fashion_root: Path, cifar_root: Path) -> None:
+    """``SIZES`` (what estimates plan with, no data loaded) against the loaded datasets: Fashion-MNIST's real
+    files in full; CIFAR's shape and classes from the test files (which hold fewer images than the real 50,000)."""
+    from mila_bench.data.checks import DATASETS, SIZES
+
+    assert set(SIZES) == set(DATASETS)
+    fashion = load_dataset(compose([f"dataset.root={fashion_root}"]).dataset)
+    assert SIZES["fashion_mnist"] == (len(fashion.train.images), fashion.input_shape, fashion.num_classes)
+    for name in ("cifar10", "cifar100"):
+        data = load_dataset(compose([f"dataset={name}", f"dataset.root={cifar_root}", "dataset.verify=false"]).dataset)
+        assert SIZES[name][1:] == (data.input_shape, data.num_classes)

@@ -8,9 +8,9 @@ Every ``mila-bench ...`` and ``python demo.py ...`` line of a fenced shell block
   pass the same checks the command makes before any work (``compose``, a sweep's ``plan``, each
   task of a suite, each row of a reproduction);
 * **run**, in a subprocess in a temporary working directory, where that is cheap offline
-  (``--help``, ``list``, ``--show-config``, ``reproduce --list``, error examples; a short
-  ``train`` and ``report`` on a copy of the committed records, marked slow; ``runs`` over the
-  committed records as git tracks them, not the user's own runs), with its exit code
+  (``--help``, ``list``, ``suite`` without a name, ``--show-config``, ``reproduce --list``, error
+  examples; a short ``train`` and ``report`` on a copy of the committed records, marked slow; ``runs``
+  over the committed records as git tracks them, not the user's own runs), with its exit code
   and a key line of its output checked. A ``console`` block's output lines are the expected
   output (``...`` stands for any text, on its own line for any lines).
 
@@ -206,6 +206,8 @@ def check_statically(example: Example, committed: Path) -> None:
         from mila_bench.sweep import plan
 
         plan(overrides)
+    elif path == ["suite"] and params["name"] is None:
+        return  # the listing of the suites: run below
     elif path == ["suite"]:
         from mila_bench.suite import load, task_overrides
         from mila_bench.sweep import plan
@@ -244,14 +246,17 @@ class _Composed(Exception):
 
 
 def check_reproduction(params: dict) -> None:
-    """``reproduce``'s own checks (table, --only, every row's config), stopped before its first training."""
+    """``reproduce``'s own checks (table, --only, every row's config), stopped before its first training
+    (and its estimate given a step time instead of timing steps: seconds of ResNet steps, not a check)."""
     import mila_bench.pipeline
+    import mila_bench.training.estimate
     from mila_bench.reproduce import reproduce
 
     def stop(*_args, **_kwargs):
         raise _Composed
 
     original, mila_bench.pipeline.train = mila_bench.pipeline.train, stop
+    timing, mila_bench.training.estimate.time_steps = mila_bench.training.estimate.time_steps, lambda _cfg: 1.0
     try:
         reproduce(params["table"], params["seeds"], params["epochs"], params.get("overrides") or [],
                   params.get("only") or [], echo=lambda _line: None)  # fmt: skip
@@ -259,6 +264,7 @@ def check_reproduction(params: dict) -> None:
         pass
     finally:
         mila_bench.pipeline.train = original
+        mila_bench.training.estimate.time_steps = timing
 
 
 def test_the_docs_have_examples_to_check() -> None:
@@ -317,8 +323,10 @@ def key_line(example: Example, committed: Path) -> str | None:
         return "Usage:"
     if argv[0] == "list":
         return "activation: NAME  PARAMETERS (defaults)  WHAT"
+    if argv == ("suite",):
+        return "suite: NAME  WHAT"
     if argv[:2] == ("reproduce", "--list"):
-        return "cifar10-resnet20-v1  (8 rows: mish, swish, relu, beta_mish, mila)"
+        return "cifar10-resnet20-v1  (8 rows: mish, swish, relu, beta_mish, mila)  24 runs × 200 epochs"
     if argv[0] == "train" and "--show-config" in argv:
         return "activation:"
     if argv[0] == "train":
@@ -337,7 +345,7 @@ def run_plan(example: Example) -> tuple[str | None, bool]:
     if reason:
         return reason, False
     error_example = bool(example.expected) and example.expected[0].startswith("mila-bench: error")
-    if "--help" in argv or argv[0] == "list" or argv[:2] == ("reproduce", "--list") or "--show-config" in argv:
+    if "--help" in argv or argv[0] == "list" or argv == ("suite",) or argv[:2] == ("reproduce", "--list") or "--show-config" in argv:
         return None, False
     if error_example and "device=cuda" in argv:
         return (None, True) if NO_CUDA else ("shows the error of a machine without CUDA; this one has CUDA", False)
@@ -379,7 +387,7 @@ RUNS = [pytest.param(e, marks=[pytest.mark.slow] if run_plan(e)[1] else [], id=e
 def test_every_kind_of_cheap_example_is_run() -> None:
     """The run list is not empty by accident: each kind the docs show cheaply is in it."""
     kinds = {e.values[0].argv[0] for e in RUNS}
-    assert {"list", "train", "report", "runs", "reproduce"} <= kinds, kinds
+    assert {"list", "train", "report", "runs", "reproduce", "suite"} <= kinds, kinds
 
 
 @pytest.mark.parametrize("example", RUNS)

@@ -72,10 +72,50 @@ def test_list_shows_every_published_table(tmp_path: Path) -> None:
     proc = run_cli(["reproduce", "--list"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert len(lines) == 20
-    assert lines[0].startswith("cifar10-resnet20-v1  (8 rows: mish, swish, relu, beta_mish, mila)")
-    assert any(l.startswith("cifar100-resnet164-v2  (7 rows") for l in lines)
+    tables = [l for l in lines if l.startswith("cifar")]
+    assert len(tables) == 20 and lines[:20] == tables
+    assert lines[0].startswith("cifar10-resnet20-v1  (8 rows: mish, swish, relu, beta_mish, mila)  24 runs × 200 epochs")
+    assert any(l.startswith("cifar100-resnet164-v2  (7 rows: mila, mish, relu, swish)  21 runs × 50 epochs") for l in lines)
     assert not (tmp_path / "Results.md").exists()
+
+
+@pytest.mark.parametrize("name", ["cifar10-resnet20-v1", "cifar10_resnet20_v1"])
+def test_a_table_is_found_under_its_experiments_spelling_too(name: str) -> None:
+    from mila_bench.published.tables import find_table
+
+    assert find_table(name) == published_tables()["cifar10-resnet20-v1"]
+
+
+def test_a_table_and_its_experiment_compose_the_same_config_under_either_spelling(tmp_path: Path) -> None:
+    shown = [run_cli(["train", f"experiment={name}", "--show-config"], tmp_path) for name in
+             ("cifar10_resnet20_v1", "cifar10-resnet20-v1")]  # fmt: skip
+    assert shown[0].returncode == shown[1].returncode == 0, shown[1].stderr
+    assert shown[0].stdout == shown[1].stdout and "depth: 20" in shown[0].stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "pointer"),
+    [(["reproduce", "cpu_small"], "'cpu_small' is a suite: mila-bench suite cpu_small"),
+     (["reproduce", "fashion_mnist_demo"], "'fashion_mnist_demo' is an experiment: mila-bench train experiment=fashion_mnist_demo"),
+     (["suite", "cifar10-resnet20-v1"], "'cifar10-resnet20-v1' is a published table: mila-bench reproduce cifar10-resnet20-v1 "
+                                        "(its recipe alone: mila-bench train experiment=cifar10_resnet20_v1)"),
+     (["suite", "fashion_mnist_demo"], "'fashion_mnist_demo' is an experiment: mila-bench train experiment=fashion_mnist_demo"),
+     (["train", "experiment=cpu_small"], "'cpu_small' is a suite: mila-bench suite cpu_small")],
+    ids=" ".join,
+)  # fmt: skip
+def test_a_name_given_to_the_wrong_command_points_to_its_own(tmp_path: Path, args: list[str], pointer: str) -> None:
+    proc = run_cli(args, tmp_path)
+    assert proc.returncode == 2 and proc.stdout == "", proc.stderr
+    [line] = proc.stderr.splitlines()
+    assert line.startswith("mila-bench: error: unknown ") and line.endswith(f"; {pointer}")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_experiment_lists_each_experiment_once(tmp_path: Path) -> None:
+    proc = run_cli(["train", "experiment=nope"], tmp_path)
+    assert proc.returncode == 2
+    allowed = proc.stderr.split("allowed: ", 1)[1].strip().split(", ")
+    assert allowed == sorted(p.stem for p in (ROOT / "configs" / "experiment").glob("*.yaml"))  # not the tables' spellings too
 
 
 @pytest.mark.slow

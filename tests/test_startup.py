@@ -35,7 +35,7 @@ def cli(args: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess, list[s
 
 @pytest.mark.parametrize(
     "args", [["--help"], ["train", "--help"], ["sweep", "--help"], ["reproduce", "--help"], ["report", "--help"],
-             ["plot", "--help"], ["plot", "noise", "--help"], ["reproduce", "--list"], ["export", "--help"]],
+             ["plot", "--help"], ["plot", "noise", "--help"], ["reproduce", "--list"], ["export", "--help"], ["suite"]],
     ids=" ".join,
 )  # fmt: skip
 def test_help_answers_without_torch(tmp_path: Path, args: list[str]) -> None:
@@ -92,6 +92,9 @@ BAD_INPUT = [
     ("sweep bad number", ["sweep", "trainer.batch_size=64,0"], "trainer.batch_size=0"),
     ("unknown published table", ["reproduce", "cifar10-resnet21-v1"], "unknown published table 'cifar10-resnet21-v1'"),
     ("--only not in the table", ["reproduce", "cifar10-resnet20-v1", "--only", "nope"], "--only 'nope'"),
+    ("suite given a table", ["suite", "cifar10-resnet20-v1"], "mila-bench reproduce cifar10-resnet20-v1"),
+    ("reproduce given a suite", ["reproduce", "cpu_small"], "mila-bench suite cpu_small"),
+    ("train given a suite", ["train", "experiment=cpu_small"], "mila-bench suite cpu_small"),
     ("report unknown baseline", ["report", "--baseline", "nope"], "unknown baseline activation 'nope'"),
     ("plot unknown activation", ["plot", "function", "-a", "nope"], "unknown activation 'nope'"),
     ("plot unknown parameter", ["plot", "function", "-a", "mila:gamma=1"], "no parameter 'gamma'"),

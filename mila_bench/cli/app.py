@@ -71,6 +71,12 @@ def train(
         if show_config:
             typer.echo(OmegaConf.to_yaml(cfg), nl=False)
             return
+        if not cfg.trainer.resume:  # from the records only (milliseconds, no torch): a long run says so first
+            from mila_bench.training.estimate import estimate_configs, long_run_line
+
+            long = long_run_line("train", estimate_configs([cfg]), "trainer.epochs=N or dataset.train_subset=N")
+            if long:
+                typer.echo(long)
         from mila_bench.pipeline import train as run_training
 
         def report(m) -> None:
@@ -214,19 +220,33 @@ def export(
 
 @app.command("list")
 def list_options() -> None:
-    """List the choices of every config group; activations with their parameters and defaults, plugins marked."""
+    """List every choice: each config group's options (activations with their parameters and defaults, plugins
+    marked; experiments with what they are), Hydra's launchers and sweepers, and the suites."""
 
     def action() -> None:
         from mila_bench.activations import describe
-        from mila_bench.config import GROUPS, group_options
+        from mila_bench.config import GROUPS, description, group_options, hydra_options
+        from mila_bench.suite import suite_lines
 
         for group in GROUPS:
             if group == "activation":
                 typer.echo("activation: NAME  PARAMETERS (defaults)  WHAT")
                 for line in describe():
                     typer.echo(line)
+            elif group == "experiment":
+                typer.echo("experiment: NAME  WHAT  (train experiment=NAME; a published table's recipe also by the table's name, "
+                           "e.g. cifar10-resnet20-v1, and `mila-bench reproduce NAME` runs the table)")  # fmt: skip
+                names = group_options(group)
+                width = max(map(len, names))
+                for name in names:
+                    typer.echo(f"  {name:<{width}}  {description(group, name)}")
             else:
                 typer.echo(f"{group}: {', '.join(group_options(group))}")
+        typer.echo(f"hydra/launcher: {', '.join(hydra_options('hydra/launcher'))}  (sweep, suite: hydra/launcher=NAME)")
+        typer.echo(f"hydra/sweeper: {', '.join(hydra_options('hydra/sweeper'))}  (sweep: hydra/sweeper=NAME)")
+        typer.echo("suite: NAME  WHAT  (mila-bench suite NAME)")
+        for line in suite_lines():
+            typer.echo(line)
 
     guarded(False, action)
 
@@ -234,12 +254,17 @@ def list_options() -> None:
 @app.command()
 def reproduce(
     table: Annotated[
-        Optional[str], typer.Argument(help="A published table, e.g. cifar10-resnet20-v1 (see --list).", show_default=False)
+        Optional[str],
+        typer.Argument(help="A published table, e.g. cifar10-resnet20-v1 or its experiment's spelling cifar10_resnet20_v1 "
+                       "(see --list).", show_default=False),
     ] = None,
     overrides: Annotated[
         Optional[list[str]], typer.Argument(help="Hydra overrides for every run, KEY=VALUE (e.g. dataset.root=DIR).")
     ] = None,
-    list_tables: Annotated[bool, typer.Option("--list", help="List the published tables and exit.")] = False,
+    list_tables: Annotated[
+        bool,
+        typer.Option("--list", help="List the published tables (runs at --seeds, epochs, estimated time here) and exit."),
+    ] = False,
     seeds: Annotated[int, typer.Option("--seeds", min=1, help="Runs per activation, seeds 0..N-1.")] = 3,
     epochs: Annotated[
         Optional[int], typer.Option("--epochs", min=1, help="Shorten (or lengthen) the recipe's epochs.")
@@ -255,7 +280,7 @@ def reproduce(
         if list_tables:
             from mila_bench.published.tables import table_lines
 
-            for line in table_lines():
+            for line in table_lines(seeds, epochs):
                 typer.echo(line)
             return
         if table is None:
@@ -274,7 +299,11 @@ dataset.root=DIR, device=cuda. The suite sets activation, seed, suite.* and trai
 
 @app.command()
 def suite(
-    name: Annotated[str, typer.Argument(help="A suite of configs/suite/, e.g. cpu_small.", show_default=False)],
+    name: Annotated[
+        Optional[str],
+        typer.Argument(help="A suite of configs/suite/, e.g. cpu_small or dubey_cifar; without it, the suites are listed.",
+                       show_default=False),
+    ] = None,
     overrides: Annotated[Optional[list[str]], typer.Argument(help=SUITE_HELP, show_default=False)] = None,
     activations: Annotated[
         str, typer.Option("--activations", help="Comma-separated activations to run on every task.")
@@ -285,7 +314,13 @@ def suite(
     """Run every task x activation x seed of a suite through the sweep launchers; resumable, each run recorded."""
 
     def action() -> None:
-        from mila_bench.suite import run_suite
+        from mila_bench.suite import run_suite, suite_lines
+
+        if name is None:
+            typer.echo("suite: NAME  WHAT  (run one: mila-bench suite NAME [--activations A,B] [--seeds N] [OVERRIDES])")
+            for line in suite_lines():
+                typer.echo(line)
+            return
 
         chosen = [a.strip() for a in activations.split(",") if a.strip()]
         failures = run_suite(name, chosen, seeds, overrides or [], echo=typer.echo,

@@ -11,6 +11,13 @@ from mila_bench.errors import unknown_name
 DATASETS = ("fashion_mnist", "cifar10", "cifar100")
 #: Augmented datasets: random shifts of up to ``shift`` pixels and flips (see ``augment.ShiftFlip``).
 AUGMENTED = ("cifar10", "cifar100")
+#: Each dataset's training images, image shape (C, H, W) and classes: what a run's cost is planned
+#: from before any data is loaded (``training.estimate``); the loaders read them from the files.
+SIZES: dict[str, tuple[int, tuple[int, int, int], int]] = {
+    "fashion_mnist": (60_000, (1, 28, 28), 10),
+    "cifar10": (50_000, (3, 32, 32), 10),
+    "cifar100": (50_000, (3, 32, 32), 100),
+}
 
 
 def check(cfg: Mapping) -> None:

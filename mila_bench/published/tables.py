@@ -145,19 +145,64 @@ def table_plans(table: Table) -> list[RowPlan]:
     return plan_rows(table.rows, registry, group_options("activation"))
 
 
-def recipe_epochs(table: Table) -> int:
-    """The epochs of the published runs: those of the table's recipe config."""
+def find_table(name: str) -> Table:
+    """The published table ``name``, also under its experiment's spelling (``cifar10_resnet20_v1``);
+    an unknown name lists the tables, and says where it belongs when it is an experiment or a suite."""
+    from mila_bench.config import belongs_elsewhere
+    from mila_bench.errors import UsageError, unknown_name
+
+    tables = published_tables()
+    found = tables.get(name) or tables.get(name.replace("_", "-"))
+    if found is not None:
+        return found
+    error, elsewhere = unknown_name("published table", name, tables), belongs_elsewhere(name)
+    raise UsageError(f"{error}; {elsewhere}") if elsewhere else error
+
+
+def recipe(table: Table) -> dict:
+    """What the table's recipe (``configs/experiment/…``) trains, read from its file without composing
+    (composing all twenty takes seconds): dataset, model settings, epochs and batch size."""
     from omegaconf import OmegaConf
 
     from mila_bench.config import config_dir
 
-    return int(OmegaConf.load(config_dir() / "experiment" / f"{table.experiment}.yaml").trainer.epochs)
+    raw = OmegaConf.to_container(OmegaConf.load(config_dir() / "experiment" / f"{table.experiment}.yaml"))
+    chosen = {k.removeprefix("override /"): v for entry in raw.get("defaults", []) if isinstance(entry, dict) for k, v in entry.items()}
+    return {"dataset": chosen["dataset"], "model": {"name": chosen["model"], **raw["model"]},
+            "epochs": int(raw["trainer"]["epochs"]), "batch_size": int(raw["trainer"]["batch_size"])}  # fmt: skip
 
 
-def table_lines() -> list[str]:
-    """``--list``: one line per published table."""
-    lines = []
+def recipe_epochs(table: Table) -> int:
+    """The epochs of the published runs: those of the table's recipe config."""
+    return recipe(table)["epochs"]
+
+
+def table_lines(seeds: int = 3, epochs: int | None = None) -> list[str]:
+    """``--list``: one line per published table (its rows, the runs at ``seeds``, the epochs, the estimated
+    time here from similar recorded runs in the default ``results.dir``), then what the estimates rest on."""
+    from mila_bench.config import defaults_file
+    from mila_bench.data.checks import SIZES
+    from mila_bench.training.estimate import Workload, device_kind, duration, estimate, model_items, recorded_steps
+
+    defaults = defaults_file()
+    device, results_dir = device_kind(str(defaults["device"])), Path(str(defaults["results"]["dir"]))
+    steps = recorded_steps(results_dir)
+    lines, bases = [], {}
     for table in published_tables().values():
         names = ", ".join(dict.fromkeys(PUBLISHED_ACTIVATIONS.get(r.activation, (r.activation,))[0] for r in table.rows))
-        lines.append(f"{table.name}  ({len(table.rows)} rows: {names})")
+        runs = seeds * sum(1 for p in table_plans(table) if not p.skipped)
+        plan = recipe(table)
+        n = epochs or plan["epochs"]
+        work = Workload(plan["dataset"], model_items(plan["model"]), plan["batch_size"], SIZES[plan["dataset"]][0], n, device)
+        found = estimate([work] * runs, steps)
+        if found is None:
+            time = "no estimate yet"
+        else:
+            time = f"about {duration(found.seconds)} [{bases.setdefault(found.basis, len(bases) + 1)}]"
+        lines.append(f"{table.name}  ({len(table.rows)} rows: {names})  {runs} runs × {n} epochs: {time}")
+    lines.append(f"runs: rows × --seeds {seeds}; time: training on this {device}, one run after another, from")
+    lines += [f"  [{mark}] {basis}" for basis, mark in bases.items()]
+    if any(line.endswith("no estimate yet") for line in lines):
+        lines.append(f"  no estimate yet: no run like it recorded in {results_dir}/ (same model and dataset on a {device}); "
+                     "`reproduce TABLE` times a few steps and says its estimate before it starts")  # fmt: skip
     return lines
