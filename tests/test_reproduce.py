@@ -258,3 +258,15 @@ def test_reproductions_with_different_rows_both_survive_report(tmp_path: Path, c
     assert proc.returncode == 0, proc.stderr
     for heading in headings:
         assert heading in (tmp_path / "Results.md").read_text()
+
+
+def test_missing_data_is_refused_in_one_line_before_any_step_is_timed(workdir: Path) -> None:
+    """No record resembles the table's runs here, so its estimate would time a few steps; a run that
+    cannot start (no CIFAR files, download off) is refused first, alone, with nothing written."""
+    before = sorted(p.name for p in workdir.iterdir())
+    proc = run_cli(["reproduce", "cifar10-resnet20-v1", f"dataset.root={workdir / 'nowhere'}", "dataset.download=false"], workdir)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == ""  # no estimate line before the error
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "CIFAR-10 not found" in lines[0] and "dataset.root=DIR" in lines[0]
+    assert sorted(p.name for p in workdir.iterdir()) == before

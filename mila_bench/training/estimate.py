@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mila_bench.data.checks import SIZES
+from mila_bench.data.files import check_obtainable
+from mila_bench.training.device_check import check_cuda_possible
 
 #: A run estimated to train longer than this gets one line saying so before it starts.
 LONG_S = 30 * 60
@@ -230,6 +232,9 @@ def estimate_configs(configs: Sequence[Mapping], time_missing: bool = False) -> 
     known: dict[tuple, StepCost] = {}
     if missing and time_missing and sum(w.steps for w in works) >= TIMED_MIN_STEPS:
         for kind, cfg in list(missing.items())[:TIMED_MAX_KINDS]:
+            # a run that cannot start here (no CUDA, no data) is refused as its run would be, before any timing
+            check_cuda_possible(str(cfg["device"]))
+            check_obtainable(cfg["dataset"])
             ms = time_steps(cfg)
             known[kind] = StepCost(ms, f"{TIMED_STEPS} steps timed here just now, {ms:.0f} ms each")
     return estimate(works, steps, known, partial=time_missing)
