@@ -42,7 +42,7 @@ def suite_configs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 def suite_run(results: Path, task: str, activation: str, seed: int, top1: float, loss: float, stamp: str) -> str:
     """A completed run of suite ``tiny`` as pipeline.train records it, started at ``stamp`` (run ids sort by time)."""
     cfg = compose([f"activation={activation}", f"seed={seed}", "trainer.epochs=2", "+suite.name=tiny", f"+suite.task={task}"])
-    run_id = f"{stamp}-fashion_mnist-mlp-{activation}-s{seed}-{task.replace('_', '')[:6]}"
+    run_id = f"{stamp}-fashion_mnist-mlp-{activation}-s{seed}-{task.replace('_', '')}"
     final = replace(example_summary().final, top1=top1, test_loss=loss)
     summary = example_summary(
         run_id=run_id, model_config=OmegaConf.to_container(cfg.model), activation=activation,
