@@ -133,14 +133,46 @@ def mlp(fashion_root: Path, tmp_path: Path, *extra: str):
                     f"results.markdown={tmp_path / 'Results.md'}", *extra])  # fmt: skip
 
 
-def disarrange() -> None:
-    """Settings a notebook or an earlier run might have left: each differs from what a run sets."""
-    torch.set_num_threads(1 if torch.get_num_threads() > 1 else 2)
+def process_values() -> dict[str, object]:
+    """The process's settings read from torch and the environment themselves, not through
+    ``run_settings.capture`` (a restore checked only against ``capture()`` trusts what it checks)."""
+    return {
+        "threads": torch.get_num_threads(),
+        "deterministic": torch.are_deterministic_algorithms_enabled(),
+        "warn_only": torch.is_deterministic_algorithms_warn_only_enabled(),
+        # torch's new precision API (its legacy getters refuse to read a mix of old and new settings)
+        "cuda.matmul.fp32_precision": torch.backends.cuda.matmul.fp32_precision,
+        "mkldnn.matmul.fp32_precision": torch.backends.mkldnn.matmul.fp32_precision,
+        "mkldnn.conv.fp32_precision": torch.backends.mkldnn.conv.fp32_precision,
+        "cudnn.conv.fp32_precision": torch.backends.cudnn.conv.fp32_precision,
+        "cudnn.benchmark": torch.backends.cudnn.benchmark,
+        "cudnn.deterministic": torch.backends.cudnn.deterministic,
+        "CUBLAS_WORKSPACE_CONFIG": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+    }
+
+
+def disarrange() -> dict[str, object]:
+    """Settings a notebook or an earlier run might have left, none of them torch's default and each
+    differing from what a run sets (cudnn.deterministic from a non-deterministic run's); returns
+    them as :func:`process_values` reads them."""
+    from mila_bench.training.run_settings import default_threads
+
+    threads = 1 if default_threads() > 1 else 2
+    torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
-    torch.set_float32_matmul_precision("medium")  # bf16 matmuls in oneDNN on CPU
+    torch.set_float32_matmul_precision("medium")  # bf16 matmuls in oneDNN on CPU (TF32 on CUDA)
     torch.backends.mkldnn.conv.fp32_precision = "bf16"
+    torch.backends.cudnn.allow_tf32 = False  # cuDNN convolutions in full fp32
     torch.backends.cudnn.benchmark = True
+    torch.backends.cudnn.deterministic = True
     os.environ["CUBLAS_WORKSPACE_CONFIG"] = ":16:8"
+    expected = {
+        "threads": threads, "deterministic": True, "warn_only": True, "cuda.matmul.fp32_precision": "tf32",
+        "mkldnn.matmul.fp32_precision": "bf16", "mkldnn.conv.fp32_precision": "bf16", "cudnn.conv.fp32_precision": "none",
+        "cudnn.benchmark": True, "cudnn.deterministic": True, "CUBLAS_WORKSPACE_CONFIG": ":16:8",
+    }  # fmt: skip
+    assert process_values() == expected
+    return expected
 
 
 def test_a_run_sets_its_settings_from_its_config_and_restores_the_process_after(
@@ -154,7 +186,7 @@ def test_a_run_sets_its_settings_from_its_config_and_restores_the_process_after(
     outer_kernels = fused_mila.MilaKernels("eager")
     monkeypatch.setattr(fused_mila, "_current", outer_kernels)
     default = run_settings.default_threads()
-    disarrange()
+    process = disarrange()
     before = run_settings.capture()
     seen = []
     result = train(mlp(fashion_root, tmp_path, "trainer.deterministic=true"), on_epoch=lambda m: seen.append(run_settings.capture()))
@@ -165,6 +197,8 @@ def test_a_run_sets_its_settings_from_its_config_and_restores_the_process_after(
     assert inside.float32_matmul_precision == "highest" and ("mkldnn.conv.fp32_precision", "none") in inside.fp32_precision
     assert inside.mila_kernels is not outer_kernels and inside.mila_kernels.impl == "auto"
     assert run_settings.capture().same_as(before)
+    assert process_values() == process  # what the process held, not torch's defaults
+    assert fused_mila.current() is outer_kernels
     os.environ.pop("CUBLAS_WORKSPACE_CONFIG")
     assert run_settings.for_config(mlp(fashion_root, tmp_path, "trainer.deterministic=true")).cublas_workspace == ":4096:8"
     assert outer_kernels.used == [] and outer_kernels.elements == 0  # the run's Mila work went to its own state
@@ -181,11 +215,12 @@ def test_settings_are_restored_when_the_run_fails_or_is_interrupted(fashion_root
     from mila_bench.pipeline import train
     from mila_bench.training import run_settings
 
-    disarrange()
+    process = disarrange()
     before = run_settings.capture()
     with pytest.raises(RunDiverged):
         train(mlp(fashion_root, tmp_path, "optimizer=sgd", "optimizer.lr=1e10", "trainer.threads=3"))
     assert run_settings.capture().same_as(before)
+    assert process_values() == process
 
     def interrupt(_metrics) -> None:
         assert torch.get_num_threads() == 3 and not torch.are_deterministic_algorithms_enabled()
@@ -194,6 +229,7 @@ def test_settings_are_restored_when_the_run_fails_or_is_interrupted(fashion_root
     with pytest.raises(KeyboardInterrupt):
         train(mlp(fashion_root, tmp_path / "second", "trainer.threads=3", "activation.impl=eager"), on_epoch=interrupt)
     assert run_settings.capture().same_as(before)
+    assert process_values() == process
 
 
 def test_the_precision_a_run_sets_is_torchs_default_in_a_fresh_process() -> None:

@@ -1,4 +1,4 @@
-"""Learning-rate schedules: the recipe's steps and plateau (both readings), cosine, and checks."""
+"""Learning-rate schedules: the recipe's steps and plateau (both readings), cosine, checks, and resuming mid-schedule."""
 
 from __future__ import annotations
 
@@ -200,3 +200,46 @@ def test_fit_steps_the_scheduler_and_records_each_epochs_lr(cifar_root: Path, tm
     assert [m.lr for m in result.history] == pytest.approx([1e-3, 1e-4, 1e-5])
     header = (result.run_dir / "metrics.csv").read_text().splitlines()[0]
     assert header.endswith(",seconds,lr,keras_val_loss")  # ResNet has Keras' kernel penalty
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [["scheduler=cosine"], ["scheduler=recipe", "scheduler.milestones=[0,1]", "scheduler.factors=[0.1,0.01]"]],
+    ids=["cosine", "recipe"],
+)
+def test_a_run_interrupted_after_its_first_epoch_resumes_its_schedule(
+    schedule: list[str], fashion_root: Path, tmp_path: Path
+) -> None:
+    """The lr changes every epoch, so a resume that started the schedule afresh (the optimizer's
+    state gives back only the current lr, not where the schedule is) differs from epoch 3 on."""
+    from mila_bench.errors import RunInterrupted
+    from mila_bench.pipeline import train
+
+    def cfg(folder: str, *extra: str):
+        return compose([
+            *schedule, f"dataset.root={fashion_root}", "dataset.train_subset=1000", "trainer.epochs=3", "seed=5",
+            "device=cpu", "trainer.threads=1", "trainer.progress=false", f"results.dir={tmp_path / folder / 'results'}",
+            f"results.markdown={tmp_path / folder / 'Results.md'}", *extra,
+        ])  # fmt: skip
+
+    def after_first_epoch(metrics) -> None:
+        if metrics.epoch == 1:  # its checkpoint is written: the same moment as Ctrl-C during epoch 2
+            raise KeyboardInterrupt
+
+    reference = train(cfg("reference"))
+    with pytest.raises(RunInterrupted):
+        train(cfg("work"), on_epoch=after_first_epoch)
+    resumed = train(cfg("work", "trainer.resume=true"))
+
+    assert resumed.summary.resumed_from_epoch == [1] and resumed.summary.status == "completed"
+    lrs = [m.lr for m in reference.history]
+    assert len(set(lrs)) == 3, lrs  # the schedule changes the lr in each epoch of this run
+    assert "lr" in metrics_without_seconds(reference.run_dir)[0]
+    assert metrics_without_seconds(resumed.run_dir) == metrics_without_seconds(reference.run_dir)
+
+
+def metrics_without_seconds(run_dir: Path) -> list[list[str]]:
+    """metrics.csv, lr column included, without the (timing) seconds column."""
+    rows = [line.split(",") for line in (run_dir / "metrics.csv").read_text().splitlines()]
+    keep = [i for i, name in enumerate(rows[0]) if name != "seconds"]
+    return [[row[i] for i in keep] for row in rows]

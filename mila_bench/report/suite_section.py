@@ -38,6 +38,7 @@ def suite_section(name: str, records: Sequence, figures_dir: Path, base: Path) -
     """The body of ``## Suite NAME`` and the figures written for it."""
     import pandas as pd
 
+    from mila_bench.config import OBJECTIVES
     from mila_bench.records.results_md import markdown_table
     from mila_bench.report import ranking
     from mila_bench.suite import load
@@ -56,7 +57,7 @@ def suite_section(name: str, records: Sequence, figures_dir: Path, base: Path) -
     frame = pd.DataFrame(rows)
     tasks = sorted(frame.task.unique())
     activations = sorted(frame.activation.unique())
-    higher = metric != "test_loss"
+    higher = OBJECTIVES[metric] == "maximize"  # the direction sweeps optimize it in: test_loss is minimized
     scale, unit = (100.0, " (%)") if metric.startswith("top") else (1.0, "")
     lines = [
         f"`mila-bench suite {name}`: {len(tasks)} tasks × {len(activations)} activations, "
