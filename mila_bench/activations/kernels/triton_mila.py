@@ -47,7 +47,11 @@ def available() -> bool:
 
 @functools.cache
 def kernels() -> SimpleNamespace:
-    """The jitted forward and backward kernels (built once per process)."""
+    """The jitted forward and backward kernels (built once per process).
+
+    ``triton`` and ``tl`` become module globals, which is where every Triton version looks up the
+    names a kernel uses (newer ones also read closures)."""
+    global triton, tl
     import triton
     import triton.language as tl
 
