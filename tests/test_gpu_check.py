@@ -191,14 +191,17 @@ def test_gpu_check_runs_its_short_cpu_version(tmp_path: Path) -> None:
 
     # mila: the verdict follows from the worst errors and the dtype's tolerance; speed ratios from the times
     mila = summary["mila"]
-    for key, tolerance in (("eager_float32", 1e-6), ("eager_bfloat16", 1e-2)):
-        accuracy = mila["accuracy"][key]
-        assert accuracy["within_tolerance"] is True and max(accuracy["value_abs"], accuracy["grad_abs"]) <= tolerance
-    assert set(mila["accuracy"]) == {"eager_float32", "eager_bfloat16"}
+    impls = ("auto", "eager")  # auto: the kernels a run uses (Triton on CUDA; eager until it pays to compile on CPU)
+    for impl in impls:
+        for dtype, tolerance in (("float32", 1e-6), ("bfloat16", 1e-2)):
+            accuracy = mila["accuracy"][f"{impl}_{dtype}"]
+            assert accuracy["within_tolerance"] is True and max(accuracy["value_abs"], accuracy["grad_abs"]) <= tolerance
+    assert set(mila["accuracy"]) == {f"{impl}_{dtype}" for impl in impls for dtype in ("float32", "bfloat16")}
     [speed] = mila["speed"].values()
-    assert set(speed["ms"]) == {"eager", "F.mish", "F.silu"} and all(math.isfinite(v) for v in speed["ms"].values())
-    for reference in ("F.mish", "F.silu"):
-        assert speed[f"eager/{reference}"] == pytest.approx(speed["ms"]["eager"] / speed["ms"][reference], rel=1e-12)
+    assert set(speed["ms"]) == {*impls, "F.mish", "F.silu", "F.relu"} and all(math.isfinite(v) for v in speed["ms"].values())
+    for impl in impls:
+        for reference in ("F.mish", "F.silu", "F.relu"):
+            assert speed[f"{impl}/{reference}"] == pytest.approx(speed["ms"][impl] / speed["ms"][reference], rel=1e-12)
 
     # throughput: each figure from the epoch times it came from
     throughput = summary["throughput"]
