@@ -25,10 +25,14 @@ def flag(key: str, value: object) -> bool:
     return value
 
 
+def is_finite_number(value: object) -> bool:
+    """The one rule for a number in a config: an int or float (not a bool), neither nan nor inf."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def finite(key: str, value: object, minimum: float = 0.0, exclusive: bool = False) -> float:
     """``value`` if it is a finite number >= ``minimum`` (> with ``exclusive``)."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or (value <= minimum if exclusive else value < minimum):
+    if not is_finite_number(value) or (value <= minimum if exclusive else value < minimum):
         bound = f"> {minimum:g}" if exclusive else f">= {minimum:g}"
         raise UsageError(f"{key}={value!r} is not allowed; expected a finite number {bound}")
     return float(value)

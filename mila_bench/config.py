@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 
 from mila_bench.checks import integer
 from mila_bench.errors import UsageError, unknown_name
+from mila_bench.overrides import override_key, split_override
 
 #: What a sweep job can return to the sweeper (``sweep.objective``), and which way is better.
 OBJECTIVES = {"top1": "maximize", "top3": "maximize", "top5": "maximize", "test_loss": "minimize"}
@@ -115,10 +116,10 @@ def store_configs(overrides: Sequence[str] = ()) -> None:
 
     from mila_bench.activations.catalog import plugin_config
     from mila_bench.activations.plugins import plugins
-    from mila_bench.activations.registry import _REGISTRY
+    from mila_bench.activations.registry import BUILTINS
 
     store = ConfigStore.instance()
-    for name, entry in _REGISTRY.items():
+    for name, entry in BUILTINS.items():
         if entry.defaults:
             store.store(group="activation/parameters", name=name, node=dict(entry.defaults))
     selected = _selected("activation", overrides)
@@ -133,8 +134,8 @@ def _selected(group: str, overrides: Sequence[str]) -> set[str]:
     """The options ``overrides`` choose for ``group`` (``group=a`` or a sweep's ``group=a,b``)."""
     chosen: set[str] = set()
     for override in overrides:
-        key, sep, value = override.lstrip("+~").partition("=")
-        if sep and key.split("@")[0] == group:
+        key, value = split_override(override)
+        if value is not None and key.split("@")[0] == group:
             chosen.update(v.strip() for v in value.split(","))
     return chosen
 
@@ -161,14 +162,14 @@ def compose(overrides: Sequence[str] = (), with_hydra: bool = False) -> DictConf
             error = unknown_name(group, option, group_options(group) if group in GROUPS else err.options)
             elsewhere = belongs_elsewhere(option) if group == "experiment" else None
             raise (UsageError(f"{error}; {elsewhere}") if elsewhere else error) from None
-        raise UsageError(_first_line(err)) from None
+        raise UsageError(first_line(err)) from None
     except OverrideParseException as err:
-        raise UsageError(f"malformed override: {_first_line(err)}") from None
+        raise UsageError(f"malformed override: {first_line(err)}") from None
     except HydraException as err:
         unknown_key = re.match(r"Could not override '([^']+)'", str(err))
         if unknown_key:
             key = unknown_key.group(1)
-            close = closest_keys(key, _leaf_keys([o for o in overrides if _key(o) != key]))
+            close = closest_keys(key, _leaf_keys([o for o in overrides if override_key(o) != key]))
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise UsageError(
                 f"unknown config key {key!r}: the composed config has no such key{hint} "
@@ -176,8 +177,8 @@ def compose(overrides: Sequence[str] = (), with_hydra: bool = False) -> DictConf
             ) from None
         if str(err).startswith("Error merging override") and err.__cause__ is not None:
             # a typed setting (Hydra's launchers and sweepers): say why the value does not fit
-            raise UsageError(f"{_first_line(err)}: {str(err.__cause__).splitlines()[0]}") from None
-        raise UsageError(_first_line(err)) from None
+            raise UsageError(f"{first_line(err)}: {str(err.__cause__).splitlines()[0]}") from None
+        raise UsageError(first_line(err)) from None
     validate(cfg)
     return cfg
 
@@ -191,10 +192,6 @@ def closest_keys(key: str, keys: Sequence[str], n: int = 3) -> list[str]:
     close = difflib.get_close_matches(key.rpartition(".")[2], list(by_last), n=n, cutoff=0.6)
     found = [full for last in close for full in by_last[last]]
     return sorted(found, key=lambda full: -difflib.SequenceMatcher(None, key, full).ratio())[:n]
-
-
-def _key(override: str) -> str:
-    return override.lstrip("+~").partition("=")[0]
 
 
 def _leaf_keys(overrides: Sequence[str]) -> list[str]:
@@ -258,7 +255,7 @@ def _device(value: object) -> None:
     raise UsageError(f"device={value!r} is not allowed; allowed: auto, cpu, cuda, cuda:N")
 
 
-def _first_line(err: BaseException) -> str:
+def first_line(err: BaseException) -> str:
     """Hydra's message, or its cause's when Hydra wraps without one, on one line."""
     while not str(err).strip() and err.__cause__ is not None:
         err = err.__cause__

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from mila_bench.errors import UsageError
+from mila_bench.overrides import override_key
 from mila_bench.published.tables import find_table, table_plans
 from mila_bench.records.schema import Reproduction
 from mila_bench.report.reproduction import section_from_records, section_heading
@@ -30,7 +31,7 @@ def reproduce(
     table = find_table(table_name)
     plans = table_plans(table)
     for override in overrides:
-        key = override.lstrip("+~").split("=", 1)[0]
+        key = override_key(override)
         if key == "seed" or key.split(".")[0] == "activation":
             raise UsageError(
                 f"override {override!r} is not allowed here: reproduce sets each row's activation and the seeds "

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mila_bench.errors import UsageError, unknown_name
+from mila_bench.overrides import override_key
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def run_suite(
     if not activations:
         raise UsageError("--activations is empty; give e.g. --activations mila,mish,relu,gelu")
     for override in overrides:
-        key = override.lstrip("+~").split("=", 1)[0]
+        key = override_key(override)
         if key in ("seed", "activation", "suite.name", "suite.task"):
             raise UsageError(
                 f"override {override!r} is not allowed here: the suite sets it; use --activations and --seeds"

@@ -84,7 +84,7 @@ def plan(overrides: Sequence[str]) -> SweepPlan:
     from omegaconf import OmegaConf
 
     from mila_bench.records import runs
-    from mila_bench.config import _first_line, compose
+    from mila_bench.config import first_line, compose
 
     parser = OverridesParser.create()
 
@@ -92,7 +92,7 @@ def plan(overrides: Sequence[str]) -> SweepPlan:
         try:
             return parser.parse_overrides(list(lines))
         except HydraException as err:
-            raise UsageError(f"malformed override: {_first_line(err)}") from None
+            raise UsageError(f"malformed override: {first_line(err)}") from None
 
     parsed = parse(overrides)
     hydra_args = [o for o in parsed if o.is_hydra_override()]
@@ -122,7 +122,7 @@ def plan(overrides: Sequence[str]) -> SweepPlan:
     try:
         combos = BasicSweeper.split_arguments(expanded, None)[0]
     except HydraException as err:
-        raise UsageError(_first_line(err)) from None
+        raise UsageError(first_line(err)) from None
 
     checked = combos if len(combos) <= FULL_CHECK_LIMIT else _covering(combos)
     objectives, outputs, configs = set(), set(), []

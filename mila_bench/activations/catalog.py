@@ -7,23 +7,23 @@ building modules from a checked config is :mod:`mila_bench.activations.resolve`'
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 from mila_bench.activations.plugins import custom_spec, plugin_spec, plugins
-from mila_bench.activations.registry import _REGISTRY, CUSTOM, IMPLS, SETTINGS, ActivationSpec
+from mila_bench.checks import is_finite_number
+from mila_bench.activations.registry import BUILTINS, CUSTOM, IMPLS, SETTINGS, ActivationSpec
 from mila_bench.errors import UsageError, unknown_name
 
 
 def available() -> list[str]:
     """Names of all activations, built-in and plugins, sorted."""
-    return sorted({*_REGISTRY, *plugins()})
+    return sorted({*BUILTINS, *plugins()})
 
 
 def spec(name: str) -> ActivationSpec:
     """The registry entry for ``name`` (a plugin is loaded on first use); an unknown name lists the known ones."""
-    if name in _REGISTRY:
-        return _REGISTRY[name]
+    if name in BUILTINS:
+        return BUILTINS[name]
     found = plugins()
     if name in found:
         return plugin_spec(name, found[name].value)
@@ -32,7 +32,7 @@ def spec(name: str) -> ActivationSpec:
 
 def finite(key: str, value: object) -> float:
     """``value`` as a float if it is a finite number; else one line naming ``activation.<key>``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if not is_finite_number(value):
         raise UsageError(f"activation.{key}={value!r} is not a finite number; expected e.g. activation.{key}=-0.25")
     return float(value)
 

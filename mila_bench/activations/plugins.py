@@ -15,7 +15,8 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from mila_bench.activations.registry import _REGISTRY, CUSTOM, PLUGIN_GROUP, TARGET_SYNTAX, ActivationSpec
+from mila_bench.activations.registry import BUILTINS, CUSTOM, PLUGIN_GROUP, TARGET_SYNTAX, ActivationSpec
+from mila_bench.checks import is_finite_number
 from mila_bench.errors import UsageError
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ def plugins() -> dict[str, object]:
     """Installed plugins' entry points by name, without importing them; a clash is one clear line."""
     found = _entry_points()
     for name, point in found.items():
-        if name in _REGISTRY or name == CUSTOM:
+        if name in BUILTINS or name == CUSTOM:
             raise UsageError(
                 f"activation plugin {name!r} ({point.value}{_package(point)}) clashes with the built-in activation "
                 f"{name!r}; rename it in that package's [project.entry-points.\"{PLUGIN_GROUP}\"]"
@@ -118,7 +119,7 @@ def _target_spec(name: str, target: str, origin: str, label: str, load: Callable
         p.name: float(p.default)
         for p in parameters
         if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-        and isinstance(p.default, (int, float)) and not isinstance(p.default, bool) and math.isfinite(p.default)
+        and is_finite_number(p.default)
     }  # fmt: skip
     doc = (inspect.getdoc(obj) or "").strip().splitlines()
     fn = obj if not is_module else (lambda x, **params: obj(**params)(x))

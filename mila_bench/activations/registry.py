@@ -59,21 +59,22 @@ class ActivationSpec:
         return self.loaded if self.loaded is not None else builtin_function(self.name)
 
 
-_REGISTRY: dict[str, ActivationSpec] = {}
+#: The built-in activations by name (aliases too); plugins are found separately.
+BUILTINS: dict[str, ActivationSpec] = {}
 
 
 def builtin(name: str, summary: str, learnable: tuple[str, ...] = (), **defaults: float) -> None:
     """Declare the built-in ``name``: its parameters with their defaults; ``definitions.<name>`` computes it."""
-    if name in _REGISTRY:
+    if name in BUILTINS:
         raise ValueError(f"activation {name!r} registered twice")
-    _REGISTRY[name] = ActivationSpec(name, dict(defaults), summary, learnable)
+    BUILTINS[name] = ActivationSpec(name, dict(defaults), summary, learnable)
 
 
 def alias(name: str, of: str) -> None:
     """Make ``name`` a second name of the entry ``of`` (the same entry, not a copy)."""
-    if name in _REGISTRY:
+    if name in BUILTINS:
         raise ValueError(f"activation {name!r} registered twice")
-    _REGISTRY[name] = _REGISTRY[of]
+    BUILTINS[name] = BUILTINS[of]
 
 
 @functools.cache
@@ -85,7 +86,7 @@ def builtin_function(name: str) -> ActivationFn:
     """
     fn = getattr(importlib.import_module(DEFINITIONS), name)
     params = list(inspect.signature(fn).parameters.values())[1:]  # after x
-    declared = set(_REGISTRY[name].defaults)
+    declared = set(BUILTINS[name].defaults)
     if {p.name for p in params} != declared or any(p.default is not p.empty for p in params):
         raise TypeError(
             f"{DEFINITIONS}.{name} must take (x, {', '.join(sorted(declared))}) with no defaults: "

@@ -13,6 +13,7 @@ from mila_bench import __version__
 from mila_bench.errors import RunInterrupted, UsageError
 from mila_bench.cli import help_style
 from mila_bench.cli.boundary import DebugOption, guarded
+from mila_bench.overrides import override_key
 
 OVERRIDES_HELP = """Hydra overrides, KEY=VALUE, e.g.:
 
@@ -103,7 +104,7 @@ def resume_command(overrides: list[str]) -> str:
     """The command that continues an interrupted ``train``: the same overrides, ``trainer.resume=true``."""
     import shlex
 
-    kept = [o for o in overrides if o.lstrip("+~").split("=", 1)[0] != "trainer.resume"]
+    kept = [o for o in overrides if override_key(o) != "trainer.resume"]
     return shlex.join(["mila-bench", "train", *kept, "trainer.resume=true"])
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from mila_bench.report.configurations import METRICS
 from mila_bench.records.results_md import markdown_table
+from mila_bench.overrides import split_override
 
 PREFIX = "Optuna search · "
 
@@ -43,7 +44,7 @@ def optuna_sections(sweeps_dir: Path, base: Path) -> list[tuple[str, list[str]]]
             lines += ["Several objectives: see optimization_results.yaml for the Pareto front.", ""]
         rows = []
         for job in jobs:
-            given = dict(o.lstrip("+~").split("=", 1) for o in job.get("overrides", []) if "=" in o)
+            given = dict(split_override(o) for o in job.get("overrides", []) if "=" in o)
             row = {"Trial": job["job"], **{k: _format_number(given.get(k, "—")) for k in best}}
             value = job.get("value")
             cell = format(scale * value, fmt) if isinstance(value, (int, float)) else "—"

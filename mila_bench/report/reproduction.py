@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from mila_bench.published.tables import RowPlan, Table, published_tables, recipe_epochs, table_plans
 from mila_bench.records.schema import EpochMetrics, Summary
+from mila_bench.overrides import override_key
 
 #: (attribute of our final metrics, published attribute, column title, our scale, decimals)
 COLUMNS = (
@@ -31,7 +32,7 @@ def section_heading(table: str, epochs: int, seeds: int, only: Sequence[str], ov
     if only:
         parts.append("only " + ", ".join(sorted(only)))
     # Overrides that change what is measured; where data lives or how visibly it runs does not.
-    measured = [o for o in overrides if not pooled(o.lstrip("+~").split("=", 1)[0], POOLED_KEYS)]
+    measured = [o for o in overrides if not pooled(override_key(o), POOLED_KEYS)]
     if measured:
         parts.append(" ".join(measured))
     return " · ".join(parts)
