@@ -55,7 +55,7 @@ def write_random_cifar10(root: Path, train: int = TRAIN_IMAGES, test: int = 1000
 def build(cfg, device: torch.device):
     """ResNet-20 v1 with the configured activation, and its Adam, exactly as a run builds them."""
     from mila_bench import activations
-    from mila_bench.training.engine import build_optimizer
+    from mila_bench.training.build import build_optimizer
     from mila_bench.models import build_model
 
     torch.manual_seed(0)

@@ -148,7 +148,8 @@ def loss_agreement(overrides: list[str], device: torch.device, steps: int) -> di
     from mila_bench.activations import activation_factory
     from mila_bench.config import compose
     from mila_bench.data.load import load_dataset
-    from mila_bench.training.engine import build_optimizer, loss_fn, seed_everything
+    from mila_bench.training.build import build_optimizer
+    from mila_bench.training.engine import loss_fn, seed_everything
     from mila_bench.models import build_model
 
     cfg = compose([*overrides, "device=cpu"])

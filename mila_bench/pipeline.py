@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 from pathlib import Path
@@ -21,10 +21,10 @@ if TYPE_CHECKING:
 
     from mila_bench.data.splits import Dataset
     from mila_bench.trackers.fanout import Trackers
-    from mila_bench.training.cost import StepTimer
     from mila_bench.training.run_settings import RunSettings
 
 from mila_bench.errors import RunDiverged, RunInterrupted
+from mila_bench.training.callbacks import Callback
 from mila_bench.records.schema import Checkpoint, Cost, Divergence, EpochMetrics, Environment, Reproduction, Summary, Versions
 
 
@@ -226,6 +226,34 @@ def _chain(*calls: Callable[[EpochMetrics], None] | None) -> Callable[[EpochMetr
     return each
 
 
+class KeepRecord(Callback):
+    """A run's record after every epoch: its metrics so far, then its checkpoint (never behind it);
+    a diverged run's summary when its loss becomes non-finite."""
+
+    def __init__(self, run: OpenRun, settings: RunSettings, lr: float) -> None:
+        self.run, self.settings, self.lr = run, settings, lr
+
+    def on_checkpoint(self, state: Checkpoint) -> None:
+        from mila_bench.records import checkpoints, runs
+
+        runs.write_metrics(self.run.run_dir, [EpochMetrics(**m) for m in state["history"]])
+        checkpoints.save(self.run.checkpoint, state)
+
+    def on_diverged(self, error: Exception) -> None:
+        from mila_bench.records import runs
+
+        where = Divergence(error.epoch, error.step)
+        self.run.summary = replace(self.run.summary, status="diverged", diverged=where, process=self.settings.record())
+        runs.write_summary(self.run.run_dir, self.run.summary)
+
+    def error(self) -> RunDiverged:
+        where = self.run.summary.diverged
+        return RunDiverged(
+            f"run diverged: non-finite training loss at epoch {where.epoch}, step {where.step} "
+            f"(optimizer.lr={self.lr}); recorded as diverged in {self.run.run_dir}, no Results.md row"
+        )
+
+
 def fit_run(
     cfg: DictConfig, data: Dataset, run: OpenRun, on_epoch: Callable[[EpochMetrics], None] | None, settings: RunSettings
 ) -> tuple[torch.nn.Module, list[EpochMetrics], Cost]:
@@ -236,7 +264,7 @@ def fit_run(
     """
     import torch
 
-    from mila_bench.records import checkpoints, runs
+    from mila_bench.training.callbacks import EpochEnd
     from mila_bench.training.cost import StepTimer, run_cost
     from mila_bench.training.engine import Diverged
 
@@ -244,26 +272,23 @@ def fit_run(
     timer = StepTimer(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-
-    def save_checkpoint(state: Checkpoint) -> None:
-        runs.write_metrics(run.run_dir, [EpochMetrics(**m) for m in state["history"]])  # never behind the checkpoint
-        checkpoints.save(run.checkpoint, state)
-
+    record = KeepRecord(run, settings, cfg.optimizer.lr)
+    callbacks = [timer, record, *([EpochEnd(on_epoch)] if on_epoch else [])]
     try:
-        model, history = fit_model(cfg, data, device, cfg.seed, on_epoch, run.resume, save_checkpoint, timer)
+        model, history = fit_model(cfg, data, device, cfg.seed, callbacks, run.resume)
         return model, history, run_cost(model, data.train, cfg.trainer.batch_size, timer)
-    except Diverged as err:
-        run.summary = replace(
-            run.summary, status="diverged", diverged=Divergence(err.epoch, err.step), process=settings.record()
-        )
-        runs.write_summary(run.run_dir, run.summary)
-        raise RunDiverged(
-            f"run diverged: non-finite training loss at epoch {err.epoch}, step {err.step} "
-            f"(optimizer.lr={cfg.optimizer.lr}); recorded as diverged in {run.run_dir}, no Results.md row"
-        ) from None
-    except KeyboardInterrupt:  # what is on disk is what was kept (the interrupt may land mid-save)
-        kept = checkpoints.load(run.checkpoint)["epoch"] if run.checkpoint.exists() else None
-        raise RunInterrupted(run.run_dir, run.checkpoint if kept else None, int(kept or 0)) from None
+    except Diverged:
+        raise record.error() from None
+    except KeyboardInterrupt:
+        raise interrupted(run) from None
+
+
+def interrupted(run: OpenRun) -> RunInterrupted:
+    """Ctrl-C: what is on disk is what was kept (the interrupt may land mid-save)."""
+    from mila_bench.records import checkpoints
+
+    kept = checkpoints.load(run.checkpoint)["epoch"] if run.checkpoint.exists() else None
+    return RunInterrupted(run.run_dir, run.checkpoint if kept else None, int(kept or 0))
 
 
 def finish(
@@ -309,62 +334,36 @@ def fit_model(
     data: Dataset,
     device: torch.device,
     seed: int,
-    on_epoch: Callable[[EpochMetrics], None] | None = None,
+    callbacks: Sequence[Callback] = (),
     resume: dict | None = None,
-    on_checkpoint: Callable[[dict], None] | None = None,
-    step_timer: StepTimer | None = None,
 ) -> tuple[torch.nn.Module, list[EpochMetrics]]:
     """Build the configured model (with its activation), optimizer and schedule, seeded with
-    ``seed``, and train it on ``data``. This is the part of a run that ``train`` records and
-    the analysis studies reuse unrecorded; returns (model, per-epoch metrics). ``resume`` and
-    ``on_checkpoint`` pass through to ``engine.fit``. Runs in ``cfg``'s run settings
-    (``training.run_settings``): those of the ``train`` that called it, else its own."""
+    ``seed`` (``training.build``), and train it on ``data``. This is the part of a run that
+    ``train`` records and the analysis studies reuse unrecorded; returns (model, per-epoch
+    metrics). ``callbacks`` and ``resume`` pass through to ``engine.fit``. Runs in ``cfg``'s run
+    settings (``training.run_settings``): those of the ``train`` that called it, else its own."""
+    from mila_bench.training.build import build_member
+    from mila_bench.training.engine import fit
     from mila_bench.training.run_settings import run_settings
 
     with run_settings(cfg):  # the calling train's settings, or (analysis studies) their own
-        return _fit_model(cfg, data, device, seed, on_epoch, resume, on_checkpoint, step_timer)
-
-
-def _fit_model(
-    cfg: DictConfig,
-    data: Dataset,
-    device: torch.device,
-    seed: int,
-    on_epoch: Callable[[EpochMetrics], None] | None,
-    resume: dict | None,
-    on_checkpoint: Callable[[dict], None] | None,
-    step_timer: StepTimer | None,
-) -> tuple[torch.nn.Module, list[EpochMetrics]]:
-    from mila_bench import activations
-    from mila_bench.training.engine import build_optimizer, fit, seed_everything
-    from mila_bench.models import build_model
-    from mila_bench.training.schedules import build_scheduler
-
-    make_activation = activations.activation_factory(cfg.activation)
-    generator = seed_everything(seed)
-    model = build_model(cfg.model, make_activation, data.input_shape, data.num_classes).to(device)
-    # Models with per-parameter decay (ResNet's Keras-style kernel L2) give their own groups.
-    param_groups = getattr(model, "param_groups", None)
-    params = param_groups(cfg.optimizer.weight_decay) if param_groups else model.parameters()
-    optimizer = build_optimizer(cfg.optimizer, params)
-    history = fit(
-        model,
-        data,
-        optimizer,
-        epochs=cfg.trainer.epochs,
-        batch_size=cfg.trainer.batch_size,
-        eval_batch_size=cfg.trainer.eval_batch_size,
-        generator=generator,
-        progress=cfg.trainer.progress,
-        on_epoch=on_epoch,
-        scheduler=build_scheduler(cfg.get("scheduler"), optimizer, cfg.trainer.epochs),
-        amp=cfg.trainer.amp,
-        compiled=cfg.trainer.compile,
-        resume=resume,
-        on_checkpoint=on_checkpoint,
-        step_timer=step_timer,
-    )
-    return model, history
+        member = build_member(cfg, data, device, seed)
+        history = fit(
+            member.model,
+            data,
+            member.optimizer,
+            epochs=cfg.trainer.epochs,
+            batch_size=cfg.trainer.batch_size,
+            eval_batch_size=cfg.trainer.eval_batch_size,
+            generator=member.generator,
+            progress=cfg.trainer.progress,
+            scheduler=member.scheduler,
+            amp=cfg.trainer.amp,
+            compiled=cfg.trainer.compile,
+            resume=resume,
+            callbacks=callbacks,
+        )
+        return member.model, history
 
 
 def environment(device: torch.device, deterministic: bool) -> Environment:

@@ -118,7 +118,7 @@ KERAS_ADAM = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-7}  # keras.optimizer
 def test_the_recipe_optimizer_is_built_with_keras_epsilon() -> None:
     """What build_optimizer makes of each CIFAR recipe config, not what the config says."""
     from mila_bench.models import build_model
-    from mila_bench.training.engine import build_optimizer
+    from mila_bench.training.build import build_optimizer
 
     cfg = compose(["experiment=cifar10_resnet20_v1"])
     model = build_model(cfg.model, nn.ReLU, (3, 32, 32), 10)
@@ -134,7 +134,7 @@ def test_the_recipe_optimizer_is_built_with_keras_epsilon() -> None:
 def test_a_recipe_adam_step_follows_the_update_formula_with_keras_epsilon() -> None:
     """Gradients the size of ε, where ε shapes the step: with 1e-8 instead of 1e-7 the first
     component would move about 1.8 times as far."""
-    from mila_bench.training.engine import build_optimizer
+    from mila_bench.training.build import build_optimizer
 
     start = torch.tensor([0.5, -0.25, 1.0, 0.0], dtype=torch.float64)
     grad = torch.tensor([2e-7, -5e-8, 1e-9, 0.0], dtype=torch.float64)
@@ -170,7 +170,8 @@ def count_host_reads(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 
 
 def fit_counting_reads(monkeypatch: pytest.MonkeyPatch, data, epochs: int, model: nn.Module | None = None) -> int:
-    from mila_bench.training.engine import build_optimizer, fit, seed_everything
+    from mila_bench.training.build import build_optimizer
+    from mila_bench.training.engine import fit, seed_everything
     from mila_bench.models import build_model
 
     generator = seed_everything(0)

@@ -20,6 +20,7 @@ _EXPORTS = {
     "resolve": ("Activation", "activation_factory", "get_activation", "learned_values"),
     "plugins": ("custom_spec", "probe"),
     "definitions": ("mila", "mish"),
+    "fused_mila": ("run_state",),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 

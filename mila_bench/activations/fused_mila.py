@@ -92,6 +92,13 @@ class MilaKernels:
         self.switched = {"elements": self.elements, "epoch": epoch, "step": step}
         return True
 
+    #: where the training loop keeps this state in a checkpoint
+    state_key = "mila_kernels"
+
+    def at(self, epoch: int, step: int) -> None:
+        """The training loop is at this step (recorded if ``auto`` switches during it)."""
+        self.where = (epoch, step)
+
     def ran(self, kernel: str) -> None:
         if kernel not in self.used:
             self.used.append(kernel)
@@ -127,6 +134,12 @@ _current = MilaKernels(os.environ.get("MILA_BENCH_MILA_IMPL", "auto"))
 def current() -> MilaKernels:
     """The kernel state Mila uses now."""
     return _current
+
+
+def run_state() -> list[MilaKernels]:
+    """The activations' per-run kernel state, for the training loop to keep in its checkpoints and
+    tell where it is (``state_key``, ``state_dict``, ``load_state_dict``, ``at``): Mila's only, today."""
+    return [_current]
 
 
 @contextmanager

@@ -36,22 +36,34 @@ class Activation(nn.Module):
         self.fixed = {k: v for k, v in resolved.items() if k not in learned}
         self.learned = nn.ParameterDict({k: nn.Parameter(torch.tensor(resolved[k])) for k in sorted(learned)})
         self.learned_names = tuple(sorted(learned))
+        self.held: tuple[str, ...] = ()  # fixed parameters held as tensors (see hold_as_tensors)
         # An nn.Module class is built once with its parameters, so its own weights train with the network.
         self.inner = entry.module_class(**self.fixed) if entry.module_class is not None else None
 
     @property
     def params(self) -> dict[str, float]:
         """All parameter values now (learned ones as they currently stand)."""
-        return {**self.fixed, **{k: p.item() for k, p in self.learned.items()}}
+        held = {k: self.get_buffer(f"held_{k}").item() for k in self.held}
+        return {**self.fixed, **held, **{k: p.item() for k, p in self.learned.items()}}
+
+    def hold_as_tensors(self, keys: Iterable[str]) -> None:
+        """Fixed parameters ``keys`` as 0-d tensors (non-persistent buffers), not floats: packed
+        members (``training.packed``) differing in β stack them, one value per member. Not in the
+        state dict, so a packed member's checkpoint is a lone run's."""
+        for key in keys:
+            self.register_buffer(f"held_{key}", torch.tensor(float(self.fixed.pop(key))), persistent=False)
+            self.held += (key,)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.inner is not None:
             return self.inner(x)
         # Each learned parameter by name: torch 2.11's Dynamo breaks the graph at ``**ParameterDict``.
-        return self.fn(x, **self.fixed, **{key: self.learned[key] for key in self.learned_names})
+        held = {key: self.get_buffer(f"held_{key}") for key in self.held}
+        return self.fn(x, **self.fixed, **held, **{key: self.learned[key] for key in self.learned_names})
 
     def extra_repr(self) -> str:
         bound = [f"{k}={v:g}" for k, v in self.fixed.items()]
+        bound += [f"{k}={self.get_buffer(f'held_{k}').item():g}" for k in self.held]
         bound += [f"{k}={p.item():g} (learned)" for k, p in self.learned.items()]
         return ", ".join([self.name, *bound])
 

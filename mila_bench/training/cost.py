@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from mila_bench.data.splits import Split
 from mila_bench.records.schema import Cost
+from mila_bench.training.callbacks import Callback
 
 #: Steps left out of the step-time median: the first steps pay allocator growth, caches, compilation.
 WARMUP_STEPS = 5
@@ -55,8 +56,9 @@ def saved_bytes_per_image(model: nn.Module, batch: Tensor) -> float:
     return sum(seen.values()) / len(batch)
 
 
-class StepTimer:
-    """Per-step wall times with no host read per step: ``mark()`` after each step, ``epoch_times()`` once per epoch.
+class StepTimer(Callback):
+    """Per-step wall times with no host read per step: ``mark()`` after each step, ``epoch_times()`` once per epoch
+    (as a training-loop callback: at each epoch's start, each step's end, and once the epoch is trained).
 
     On CUDA each mark records an event on the stream (the read waits for the GPU once, at the
     end of the epoch, where the loop reads its losses anyway); on CPU steps run synchronously,
@@ -92,6 +94,15 @@ class StepTimer:
             times = [1000.0 * (b - a) for a, b in zip(marks, marks[1:])]
         self.times_ms.extend(times)
         return times
+
+    def on_epoch_start(self, epoch: int) -> None:
+        self.start()
+
+    def on_step_end(self, epoch: int, step: int) -> None:
+        self.mark()
+
+    def on_epoch_trained(self, epoch: int) -> None:
+        self.epoch_times()
 
     def median_ms(self) -> float | None:
         """Median step time after the warm-up steps (all steps when there are no more than those)."""

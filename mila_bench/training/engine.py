@@ -12,8 +12,9 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -24,7 +25,7 @@ from mila_bench.records.schema import EpochMetrics  # the metrics row is defined
 from mila_bench.training.checks import COMPILE_MODES, check_compile  # noqa: F401  (torch-free, checked at compose)
 from mila_bench.training.schedules import EpochScheduler
 from mila_bench.data.splits import Dataset, Split
-from mila_bench.training.cost import StepTimer
+from mila_bench.training.callbacks import Callback, KeepRunState
 from mila_bench.training.device_check import no_cuda
 
 TOP_K = (1, 3, 5)
@@ -64,21 +65,6 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
-
-
-def build_optimizer(cfg: dict, params) -> torch.optim.Optimizer:
-    """Adam (the original's) or SGD with momentum, from the optimizer config group as composed
-    (every default is in configs/optimizer/; the CIFAR recipe sets Keras' Adam ε 1e-7)."""
-    name = cfg["name"]
-    if name == "adam":
-        # fused=True runs the whole update as one kernel per step (CPU and CUDA, torch >= 2.4):
-        # with a model this small, per-step overhead is most of the cost.
-        return torch.optim.Adam(
-            params, lr=cfg["lr"], eps=float(cfg["eps"]), weight_decay=cfg["weight_decay"], fused=bool(cfg["fused"])
-        )
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg["weight_decay"])
-    raise UsageError(f"unknown optimizer {name!r}; allowed: adam, sgd")
 
 
 def loss_fn(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -121,15 +107,53 @@ def compile_model(model: nn.Module, mode: str | None) -> nn.Module:
     return torch.compile(model, mode=mode, dynamic=False)
 
 
-def epoch_totals(loss_sum: torch.Tensor, step_losses: torch.Tensor) -> tuple[float, int]:
-    """(sum of the epoch's losses, first step with a non-finite loss or 0), in one host read."""
+def epoch_totals(loss_sums: torch.Tensor, step_losses: torch.Tensor) -> list[tuple[float, int]]:
+    """Per member: (sum of the epoch's losses, first step with a non-finite loss or 0), in one host read.
+
+    ``loss_sums`` is [members], ``step_losses`` [members, steps]."""
     bad = ~torch.isfinite(step_losses)
-    first_bad = torch.where(bad.any(), bad.int().argmax() + 1, 0)
-    total, step = torch.stack([loss_sum.double(), first_bad.double()]).tolist()
-    return total, int(step)
+    first_bad = torch.where(bad.any(dim=1), bad.int().argmax(dim=1) + 1, 0)
+    rows = torch.stack([loss_sums.double(), first_bad.double()], dim=1).tolist()
+    return [(total, int(step)) for total, step in rows]
+
+
+def _metrics(outputs: list[torch.Tensor], labels: torch.Tensor, keras: bool) -> torch.Tensor:
+    """Per output: [summed cross-entropy, summed Keras cross-entropy (or 0), top-1/3/5 hits], float64."""
+    rows = []
+    for output in outputs:
+        k = min(max(TOP_K), output.shape[1])
+        top = output.topk(k, dim=1).indices == labels[:, None]
+        hits = [top[:, : min(kk, k)].any(dim=1).sum().double() for kk in TOP_K]
+        loss = F.cross_entropy(output.float(), labels, reduction="sum").double()
+        keras_loss = keras_cross_entropy(output, labels).double() if keras else torch.zeros_like(loss)
+        rows.append(torch.stack([loss, keras_loss, *hits]))
+    return torch.stack(rows)
 
 
 @torch.inference_mode()
+def evaluate_outputs(
+    call: Callable[[torch.Tensor], list[torch.Tensor]], penalties: list, split: Split, batch_size: int, amp: bool
+) -> list[dict[str, float]]:
+    """Each member's test metrics, from ``call`` (a batch → one output per member), in one host read."""
+    keras = penalties[0] is not None
+    totals = None
+    for images, labels in split.batches(batch_size):
+        if amp:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with mixed_precision(amp):
+            outputs = call(images)
+        batch = _metrics(outputs, labels, keras)
+        totals = batch if totals is None else totals + batch
+    n = len(split)
+    found = []
+    for row, penalty in zip(totals.tolist(), penalties):
+        metrics = {"test_loss": row[0] / n, **{f"top{k}": hits / n for k, hits in zip(TOP_K, row[2:])}}
+        if keras:
+            metrics["keras_val_loss"] = row[1] / n + float(penalty)
+        found.append(metrics)
+    return found
+
+
 def evaluate(model: nn.Module, split: Split, batch_size: int, amp: bool = False) -> dict[str, float]:
     """Mean loss and top-1/3/5 accuracy of ``model`` over ``split`` (``amp``: bf16, channels_last).
 
@@ -140,26 +164,109 @@ def evaluate(model: nn.Module, split: Split, batch_size: int, amp: bool = False)
     """
     model.eval()
     penalty = getattr(model, "kernel_penalty", lambda: None)()
-    keras_total = None if penalty is None else torch.zeros((), dtype=torch.float64, device=split.labels.device)
-    loss_total = torch.zeros((), dtype=torch.float64, device=split.labels.device)
-    hits = torch.zeros(len(TOP_K), dtype=torch.int64, device=split.labels.device)
-    for images, labels in split.batches(batch_size):
-        if amp:
-            images = images.contiguous(memory_format=torch.channels_last)
-        with mixed_precision(amp):
-            output = model(images)
-        loss_total += F.cross_entropy(output.float(), labels, reduction="sum").double()
-        if keras_total is not None:
-            keras_total += keras_cross_entropy(output, labels).double()
-        k = min(max(TOP_K), output.shape[1])
-        top = output.topk(k, dim=1).indices == labels[:, None]
-        hits += torch.stack([top[:, : min(kk, k)].any(dim=1).sum() for kk in TOP_K])
-    n = len(split)
-    rates = (hits.double() / n).tolist()
-    metrics = {"test_loss": loss_total.item() / n, **{f"top{k}": r for k, r in zip(TOP_K, rates)}}
-    if keras_total is not None:
-        metrics["keras_val_loss"] = keras_total.item() / n + float(penalty)
-    return metrics
+    return evaluate_outputs(lambda images: [model(images)], [penalty], split, batch_size, amp)[0]
+
+
+@dataclass
+class Member:
+    """One experiment in the loop: what it trains with, its random streams, what it has done.
+
+    A lone run is one member; a pack (``training.packed``) is N, each its own experiment: its
+    own initial weights, optimizer, schedule, shuffle and augmentation streams and history.
+    """
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator  # orders the training batches (and seeds the augmentation stream)
+    scheduler: EpochScheduler | None = None
+    callbacks: Sequence[Callback] = ()
+    resume: dict | None = None  # a checkpoint to continue from
+    history: list[EpochMetrics] = field(default_factory=list)
+    diverged: Diverged | None = None
+    first_epoch: int = 1
+    augment_generator: torch.Generator | None = None
+
+    def generators(self) -> dict[str, torch.Generator | None]:
+        return {"batches": self.generator, "augment": self.augment_generator}
+
+
+class LoneCall:
+    """One member's model, called directly (through torch.compile when asked)."""
+
+    def __init__(self, member: Member, mode: str | None, amp: bool) -> None:
+        self.member, self.amp = member, amp
+        self.run_model = compile_model(member.model, mode)
+        self.cuda_graphs = mode in ("reduce-overhead", "max-autotune")  # compile_mode keeps these on CUDA only
+
+    def train(self, mode: bool) -> None:
+        self.run_model.train(mode)
+
+    def zero_grad(self) -> None:
+        self.member.optimizer.zero_grad(set_to_none=True)
+
+    def losses(self, images: list[torch.Tensor], labels: list[torch.Tensor]) -> torch.Tensor:
+        if self.cuda_graphs:  # a new iteration: the graphs may reuse the last step's output memory
+            torch.compiler.cudagraph_mark_step_begin()
+        with mixed_precision(self.amp):
+            return loss_fn(self.run_model(images[0]), labels[0]).reshape(1)
+
+    def step(self) -> None:
+        self.member.optimizer.step()
+
+    def outputs(self, images: torch.Tensor) -> list[torch.Tensor]:
+        return [self.run_model(images)]
+
+    def model_state(self, index: int) -> dict:
+        return self.member.model.state_dict()
+
+    def optimizer_state(self, index: int) -> dict:
+        return self.member.optimizer.state_dict()
+
+    def close(self) -> None: ...
+
+
+class PackCall:
+    """N members' models as one batched model (``training.packed``) with one optimizer over their stacks."""
+
+    def __init__(self, members: Sequence[Member], amp: bool) -> None:
+        from mila_bench.training.packed import PackedModel, PackOptimizer
+
+        self.members, self.amp = list(members), amp
+        self.pack = PackedModel([m.model for m in self.members])
+        self.optimizer = PackOptimizer(self.pack, [m.optimizer for m in self.members])
+        self.optimizer.load_member_states([m.optimizer.state_dict() for m in self.members])
+
+    def train(self, mode: bool) -> None:
+        self.pack.train(mode)
+
+    def zero_grad(self) -> None:
+        self.optimizer.zero_grad()
+
+    def losses(self, images: list[torch.Tensor], labels: list[torch.Tensor]) -> torch.Tensor:
+        x, y = torch.stack(images), torch.stack(labels)
+        with mixed_precision(self.amp):
+            out = self.pack(x)
+        n, batch = y.shape
+        return F.cross_entropy(out.flatten(0, 1).float(), y.flatten(), reduction="none").view(n, batch).mean(dim=1)
+
+    def step(self) -> None:
+        self.optimizer.step()
+
+    def outputs(self, images: torch.Tensor) -> list[torch.Tensor]:
+        return list(self.pack(images, shared_input=True).unbind())
+
+    def model_state(self, index: int) -> dict:
+        """A member's weights as a lone run's state dict: its own contiguous tensors, not views of the stacks."""
+        state = self.members[index].model.state_dict()
+        return {k: v.clone(memory_format=torch.contiguous_format) for k, v in state.items()}
+
+    def optimizer_state(self, index: int) -> dict:
+        return self.optimizer.member_state(index)
+
+    def close(self) -> None:
+        """Hand each member its optimizer state back (its own optimizer holds it while unpacked)."""
+        for i, member in enumerate(self.members):
+            member.optimizer.load_state_dict(self.optimizer.member_state(i))
 
 
 def fit(
@@ -172,116 +279,171 @@ def fit(
     eval_batch_size: int,
     generator: torch.Generator,
     progress: bool = True,
-    on_epoch: Callable[[EpochMetrics], None] | None = None,
     scheduler: EpochScheduler | None = None,
     amp: bool = False,
     compiled: bool | str = False,
     resume: dict | None = None,
-    on_checkpoint: Callable[[dict], None] | None = None,
-    step_timer: StepTimer | None = None,
+    callbacks: Sequence[Callback] = (),
 ) -> list[EpochMetrics]:
-    """Train for ``epochs`` epochs, evaluating on the test split after each one.
+    """Train one model (a lone run: :func:`fit_members` with one member); raise :class:`Diverged`
+    if its loss becomes non-finite. ``callbacks`` get every moment, the member's included."""
+    member = Member(model, optimizer, generator, scheduler, list(callbacks), resume)
+    fit_members([member], data, epochs=epochs, batch_size=batch_size, eval_batch_size=eval_batch_size,
+                progress=progress, amp=amp, compiled=compiled, callbacks=callbacks)  # fmt: skip
+    if member.diverged is not None:
+        raise member.diverged
+    return member.history
 
-    ``data.augment`` (if any) transforms training batches only, drawing from a generator
-    on the data's device seeded from ``generator``. ``scheduler`` steps after each
-    evaluation. ``amp`` (CUDA only) runs bf16 autocast with channels_last tensors;
-    ``compiled`` (``trainer.compile``: true or a torch.compile mode, see :func:`compile_mode`)
-    trains and evaluates through ``torch.compile(model)``.
 
-    After each epoch ``on_checkpoint`` receives everything needed to continue bit for bit
-    (see ``checkpoints``), Mila's kernel state included (where ``auto`` switches to compiled
-    depends on the work done so far); ``resume`` is such a checkpoint to continue from. A non-finite
-    loss raises :class:`Diverged` naming its epoch and step, at the end of that epoch (the
-    steps after it are wasted work, never recorded: no metrics, no checkpoint). ``step_timer``
-    (``training.cost``) gets a mark after every step and is read once per epoch.
+def fit_members(
+    members: Sequence[Member],
+    data: Dataset,
+    *,
+    epochs: int,
+    batch_size: int,
+    eval_batch_size: int,
+    progress: bool = True,
+    amp: bool = False,
+    compiled: bool | str = False,
+    packed: bool = False,
+    callbacks: Sequence[Callback] = (),
+) -> None:
+    """Train every member for ``epochs`` epochs, evaluating on the test split after each one.
+
+    ``packed``: the members run as one batched model (``training.packed``), else there is one
+    member, called directly. Everything else is the same loop: ``data.augment`` (if any)
+    transforms training batches only, drawing from a generator on the data's device seeded from
+    the member's ``generator``; a member's ``scheduler`` steps after each evaluation. ``amp``
+    (CUDA only) runs bf16 autocast (channels_last for a lone model); ``compiled``
+    (``trainer.compile``, lone runs only: see :func:`compile_mode`) trains and evaluates through
+    ``torch.compile(model)``.
+
+    After each epoch each member's callbacks get ``on_checkpoint`` with everything needed to
+    continue bit for bit (``records.checkpoints``), the state of every stateful callback
+    included (an activation's kernel state: where ``auto`` switches kernels depends on the work
+    done so far); a member's ``resume`` is such a checkpoint. A member whose loss becomes
+    non-finite gets ``Diverged`` (its epoch and step) in :attr:`Member.diverged` and
+    ``on_diverged`` at the end of that epoch (the steps after it are wasted work, never
+    recorded), and trains no further; the others go on. A step never reads the device: losses
+    are read once per epoch.
     """
-    from mila_bench.activations import fused_mila
+    from mila_bench.activations import run_state
     from mila_bench.records import checkpoints
     from tqdm.auto import tqdm
 
     device = data.train.labels.device
     amp = amp and device.type == "cuda"
-    if amp:
-        model = model.to(memory_format=torch.channels_last)
     mode = compile_mode(compiled, device)
-    run_model = compile_model(model, mode)
-    cuda_graphs = mode in ("reduce-overhead", "max-autotune")  # compile_mode keeps these on CUDA only
-    augment_generator = None
-    if data.augment is not None:
-        seed = int(torch.randint(0, 2**62, (), generator=generator))
-        augment_generator = torch.Generator(device=device).manual_seed(seed)
-    history: list[EpochMetrics] = []
-    generators = {"batches": generator, "augment": augment_generator}
-    kernels = fused_mila.current()  # this run's (training.run_settings gives each run a fresh one)
-    first_epoch = 1
-    if resume is not None:
-        model.load_state_dict(resume["model"])
-        optimizer.load_state_dict(resume["optimizer"])
-        if scheduler is not None:
-            scheduler.load_state_dict(resume["scheduler"])
-        history = [EpochMetrics(**m) for m in resume["history"]]
-        checkpoints.restore_rng_state(resume["rng"], generators)
-        if resume.get("mila_kernels") is not None:  # absent from checkpoints written before it was kept
-            kernels.load_state_dict(resume["mila_kernels"])
-        first_epoch = int(resume["epoch"]) + 1
+    if packed and mode is not None:
+        raise UsageError("trainer.compile does not apply to packed runs; allowed: trainer.compile=false with packing")
+    loop_callbacks = [*callbacks, *(KeepRunState(state) for state in run_state())]
+    stateful = [c for c in loop_callbacks if c.state_key is not None]
+    for member in members:
+        if not packed and amp:
+            member.model = member.model.to(memory_format=torch.channels_last)
+        if data.augment is not None:
+            seed = int(torch.randint(0, 2**62, (), generator=member.generator))
+            member.augment_generator = torch.Generator(device=device).manual_seed(seed)
+        if member.resume is not None:
+            _resume(member, member.resume, stateful, checkpoints)
     steps = -(-len(data.train) // batch_size)
-    for epoch in range(first_epoch, epochs + 1):
-        model.train()
-        lr = scheduler.lr() if scheduler is not None else None
+    call, active = None, []
+    for epoch in range(min(m.first_epoch for m in members), epochs + 1):
+        now = [m for m in members if m.diverged is None and m.first_epoch <= epoch]
+        if not now:
+            break
+        if now != active:  # the first epoch, or members diverged or (resumed behind) joined: (re)pack
+            if call is not None:
+                call.close()
+            call, active = (PackCall(now, amp) if packed else LoneCall(now[0], mode, amp)), now
+        call.train(True)
         start = time.perf_counter()
-        loss_sum = torch.zeros((), device=device)
-        step_losses = torch.zeros(steps, device=device)
-        if step_timer is not None:
-            step_timer.start()
+        loss_sums = torch.zeros(len(active), device=device)
+        step_losses = torch.zeros(len(active), steps, device=device)
+        for c in loop_callbacks:
+            c.on_epoch_start(epoch)
+        batches = zip(*(data.train.batches(batch_size, m.generator) for m in active))
         with tqdm(total=steps, desc=f"epoch {epoch}/{epochs}", leave=False, disable=not progress) as bar:
-            for step, (images, labels) in enumerate(data.train.batches(batch_size, generator), start=1):
-                kernels.where = (epoch, step)  # recorded if Mila's auto kernels switch during this step
-                if augment_generator is not None:
-                    images = data.augment(images, augment_generator)
-                if amp:
-                    images = images.contiguous(memory_format=torch.channels_last)
-                if cuda_graphs:  # a new iteration: the graphs may reuse the last step's output memory
-                    torch.compiler.cudagraph_mark_step_begin()
-                optimizer.zero_grad(set_to_none=True)
-                with mixed_precision(amp):
-                    loss = loss_fn(run_model(images), labels)
-                loss.backward()
-                optimizer.step()
-                loss = loss.detach()
-                loss_sum += loss
-                step_losses[step - 1] = loss  # kept on the device; checked once, after the epoch
-                if step_timer is not None:
-                    step_timer.mark()
+            for step, drawn in enumerate(batches, start=1):
+                for c in loop_callbacks:
+                    c.on_step_start(epoch, step)
+                images, labels = [], []
+                for member, (x, y) in zip(active, drawn):
+                    if member.augment_generator is not None:
+                        x = data.augment(x, member.augment_generator)
+                    if amp and not packed:
+                        x = x.contiguous(memory_format=torch.channels_last)
+                    images.append(x)
+                    labels.append(y)
+                call.zero_grad()
+                losses = call.losses(images, labels)
+                losses.sum().backward()
+                call.step()
+                losses = losses.detach()
+                loss_sums += losses
+                step_losses[:, step - 1] = losses  # kept on the device; checked once, after the epoch
+                for c in loop_callbacks:
+                    c.on_step_end(epoch, step)
                 bar.update()
-        total, bad_step = epoch_totals(loss_sum, step_losses)  # the epoch's one read (waits for the device)
+        totals = epoch_totals(loss_sums, step_losses)  # the epoch's one read (waits for the device)
         seconds = time.perf_counter() - start
-        if step_timer is not None:
-            step_timer.epoch_times()
-        if bad_step:
-            raise Diverged(epoch, bad_step, history)
-        metrics = EpochMetrics(
-            epoch=epoch,
-            train_loss_sum=total,
-            train_loss=total / steps,
-            seconds=seconds,
-            lr=lr,
-            **evaluate(run_model, data.test, eval_batch_size, amp),
-        )
-        if scheduler is not None:  # Keras' plateau watched its val_loss, where it is recorded
-            scheduler.step(metrics.test_loss if metrics.keras_val_loss is None else metrics.keras_val_loss)
-        history.append(metrics)
-        if on_checkpoint is not None:
-            on_checkpoint(
-                {
-                    "epoch": epoch,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                    "history": [m.as_dict() for m in history],
-                    "rng": checkpoints.rng_state(generators),
-                    "mila_kernels": kernels.state_dict(),
-                }
-            )
-        if on_epoch is not None:
-            on_epoch(metrics)
-    return history
+        for c in loop_callbacks:
+            c.on_epoch_trained(epoch)
+        going = []
+        for member, (total, bad_step) in zip(active, totals):
+            if bad_step:
+                member.diverged = Diverged(epoch, bad_step, member.history)
+                for c in member.callbacks:
+                    c.on_diverged(member.diverged)
+            else:
+                going.append((member, total))
+        if not going:
+            continue
+        call.train(False)
+        penalties = [getattr(m.model, "kernel_penalty", lambda: None)() for m in active]
+        tested = evaluate_outputs(call.outputs, penalties, data.test, eval_batch_size, amp)
+        for (member, total), found in zip(going, [t for t, (_, bad) in zip(tested, totals) if not bad]):
+            _end_epoch(member, active.index(member), call, epoch, total / steps, total, seconds, found, stateful)
+    if call is not None:
+        call.close()
+
+
+def _end_epoch(member: Member, index: int, call, epoch: int, mean: float, total: float, seconds: float,
+               found: dict[str, float], stateful: Sequence[Callback]) -> None:  # fmt: skip
+    """A member's epoch recorded: its metrics, its schedule's step, its checkpoint."""
+    from mila_bench.records import checkpoints
+
+    scheduler = member.scheduler
+    lr = scheduler.lr() if scheduler is not None else None
+    metrics = EpochMetrics(epoch=epoch, train_loss_sum=total, train_loss=mean, seconds=seconds, lr=lr, **found)
+    if scheduler is not None:  # Keras' plateau watched its val_loss, where it is recorded
+        scheduler.step(metrics.test_loss if metrics.keras_val_loss is None else metrics.keras_val_loss)
+    member.history.append(metrics)
+    state = {
+        "epoch": epoch,
+        "model": call.model_state(index),
+        "optimizer": call.optimizer_state(index),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "history": [m.as_dict() for m in member.history],
+        "rng": checkpoints.rng_state(member.generators()),
+        **{c.state_key: c.state_dict() for c in stateful},
+    }
+    for c in member.callbacks:
+        c.on_checkpoint(state)
+    for c in member.callbacks:
+        c.on_epoch_end(metrics)
+
+
+def _resume(member: Member, resume: dict, stateful: Sequence[Callback], checkpoints) -> None:
+    """Continue ``member`` from a checkpoint: weights, optimizer, schedule, random streams, history,
+    and the state of the stateful callbacks (absent from checkpoints written before it was kept)."""
+    member.model.load_state_dict(resume["model"])
+    member.optimizer.load_state_dict(resume["optimizer"])
+    if member.scheduler is not None:
+        member.scheduler.load_state_dict(resume["scheduler"])
+    member.history = [EpochMetrics(**m) for m in resume["history"]]
+    checkpoints.restore_rng_state(resume["rng"], member.generators())
+    for c in stateful:
+        if resume.get(c.state_key) is not None:
+            c.load_state_dict(resume[c.state_key])
+    member.first_epoch = int(resume["epoch"]) + 1

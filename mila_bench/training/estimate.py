@@ -249,7 +249,8 @@ def time_steps(cfg, steps: int = TIMED_STEPS) -> float:
     from mila_bench import activations
     from mila_bench.models import build_model
     from mila_bench.training.cost import StepTimer
-    from mila_bench.training.engine import build_optimizer, loss_fn, select_device
+    from mila_bench.training.build import build_optimizer
+    from mila_bench.training.engine import loss_fn, select_device
     from mila_bench.training.run_settings import run_settings
 
     _, shape, classes = SIZES[str(cfg.dataset.name)]
