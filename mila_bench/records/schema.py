@@ -27,7 +27,7 @@ from mila_bench.errors import UnreadableRecord
 if TYPE_CHECKING:
     import torch
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 CHECKPOINT_VERSION = 1
 Status = Literal["running", "completed", "diverged"]
 
@@ -119,6 +119,19 @@ class Cost:
     peak_cuda_bytes: int | None = None  # torch.cuda.max_memory_allocated over the run; None off CUDA
 
 
+@dataclass
+class Pack:
+    """A run trained as one member of a pack (``hydra/launcher=packed``): N runs as one batched model.
+
+    The run is its own experiment all the same (its own initial weights, data order, β); its
+    ``cost.step_ms`` is its share of the pack's step (``step_ms`` / ``size``)."""
+
+    id: str  # the same for every member of the pack
+    member: int  # this run's place in the pack, 0..size-1
+    size: int  # members at the start
+    step_ms: float | None = None  # the pack's median step (all members), ms
+
+
 #: Fields a record of that status must have (other fields defaulting to None may be absent).
 REQUIRED_BY_STATUS: dict[str, tuple[str, ...]] = {
     "completed": ("learned", "parameters", "train_seconds", "final", "checkpoint_bytes"),
@@ -161,6 +174,7 @@ class Summary:
     environment: Environment
     reproduction: Reproduction | None = None
     process: dict[str, Any] | None = None  # the run's process-wide settings (threads, determinism, kernels)
+    pack: Pack | None = None  # trained packed with other runs (schema 5)
     resumed_from_epoch: list[int] | None = None  # one entry per resumption: the epoch it continued after
     resumed_environment: list[Environment] | None = None
     learned: dict[str, float] | None = None  # learned activation parameters (e.g. β), by module name
@@ -193,7 +207,7 @@ class Summary:
         version = data.get("schema_version", 1)
         if not isinstance(version, int) or not 1 <= version <= SCHEMA_VERSION:
             raise UnreadableRecord(f"schema_version {version!r}; this mila-bench reads 1..{SCHEMA_VERSION}")
-        data = {**data, "schema_version": SCHEMA_VERSION}  # 1 → 2 → 3 → 4: only the version and optional fields were added
+        data = {**data, "schema_version": SCHEMA_VERSION}  # 1 → 2 → 3 → 4 → 5: only the version and optional fields were added
         hints = _hints(cls)
         missing = [f.name for f in dataclasses.fields(cls) if f.name not in data and _required(f)]
         missing += [k for k in REQUIRED_BY_STATUS.get(data.get("status"), ()) if data.get(k) is None]
