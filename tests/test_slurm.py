@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from mila_bench import sweep
+from mila_bench.launch import sweep
 from conftest import cli_env, recorded, run_rows
 from test_sweep import check_two_by_two
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from conftest import INTRO, markdown_table, recorded, run_cli, run_rows
-from mila_bench import sweep
+from mila_bench.launch import sweep
 from mila_bench.errors import UsageError
 from mila_bench.report import build
 

@@ -2,7 +2,7 @@
 
 A suite (``configs/suite/NAME.yaml``) names tasks, each a list of Hydra overrides (dataset,
 model, trainer and optimizer settings), plus overrides ``common`` to all of them. Each task is
-one Hydra multirun of :mod:`mila_bench.sweep` over ``activation=…`` and ``seed=range(0,N)``
+one Hydra multirun of :mod:`mila_bench.launch.sweep` over ``activation=…`` and ``seed=range(0,N)``
 on whichever launcher the overrides pick (basic, joblib, SLURM), so every run is recorded as
 ``mila-bench train`` records it. Runs carry ``suite.name`` and ``suite.task`` in their config,
 which is how ``report`` finds them, and run with ``trainer.resume=true``: re-running a suite
@@ -99,7 +99,7 @@ def run_suite(
     warn: Callable[[str], None] | None = None,
 ) -> list[str]:
     """Check every task's sweep, then run them one after another; return the failure lines (empty: all done)."""
-    from mila_bench import sweep
+    from mila_bench.launch import sweep
 
     suite = load(name)
     if not activations:
