@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from mila_bench.launch import sweep
+from mila_bench.records.jobs import read_jobs
 from conftest import cli_env, recorded, run_rows
 from test_sweep import check_two_by_two
 
@@ -148,7 +149,7 @@ def test_killed_job_is_named_and_resuming_the_sweep_finishes_it(workdir: Path, f
     assert (workdir / "results" / survivor["run_id"] / "summary.json").read_bytes() == survivor_record  # not retrained
     assert sorted(r[-1] for r in run_rows(workdir)) == sorted(runs)
     newest = max((workdir / "results" / "sweeps").iterdir())
-    jobs = sweep.read_jobs(newest)
+    jobs = read_jobs(newest)
     assert {j["job"]: (j["status"], j.get("reused", False)) for j in jobs} == {
         job: ("completed", False), 1 - job: ("completed", True)  # the survivor's record counts, untrained
     }

@@ -8,7 +8,8 @@ on this machine; submitit: SLURM or local subprocesses). Each job is :func:`task
 
 - :func:`plan` composes and validates every combination first, so bad input is one line and
   nothing is launched or written;
-- :func:`task` records a failing job (``mila_bench_job.json`` in its Hydra folder) instead
+- :func:`task` records a failing job (``mila_bench_job.json`` in its Hydra folder, written by
+  :func:`mila_bench.records.jobs.write_job`) instead
   of raising, so one failure does not stop the other jobs, and :func:`run` reports it;
 - parallel jobs get a share of the cores (``trainer.threads``) rather than each taking all;
 - on SLURM: a warning when job accounting (``sacct``) does not answer, since submitit then
@@ -21,7 +22,6 @@ each job's ``train`` keeps a completed run, continues an unfinished one, or star
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -34,9 +34,8 @@ from pathlib import Path
 
 from mila_bench.config import OBJECTIVES
 from mila_bench.errors import UsageError
+from mila_bench.records.jobs import read_jobs, write_job
 
-# sweep.objective names a field of the run's final metrics (schema.EpochMetrics, summary.json's "final").
-JOB_RECORD = "mila_bench_job.json"
 # Up to this many combinations every one is composed and validated; beyond, a set covering every value.
 FULL_CHECK_LIMIT = 64
 
@@ -271,7 +270,7 @@ def task(cfg) -> float | None:
     except Exception as err:  # one job's failure is recorded and reported at the end; the other jobs go on
         message = str(err) if isinstance(err, UsageError) else f"{type(err).__name__}: {' '.join(str(err).split())}"
         record.update(status="failed", error=message)
-        _write_record(job_dir, record)
+        write_job(job_dir, record)
         if isinstance(err, UsageError):
             log.error("%s failed: %s", label, message)
         else:
@@ -281,7 +280,7 @@ def task(cfg) -> float | None:
     record.update(status="completed", run_id=result.run_id, run_dir=str(result.run_dir), value=value)
     if result.reused:  # trainer.resume=true: this config had completed; its record counts
         record["reused"] = True
-    _write_record(job_dir, record)
+    write_job(job_dir, record)
     log.info("%s: %s = %.4f, run %s%s", label, objective, value, result.run_id, " (already complete)" if result.reused else "")
     return value if math.isfinite(value) else None
 
@@ -311,17 +310,6 @@ def job_threads(launcher: Mapping) -> int | None:
     if "hydra_submitit_launcher" in target:
         return int(launcher.get("cpus_per_task") or 1)
     return None
-
-
-def read_jobs(sweep_dir: Path) -> list[dict]:
-    """The job records of a sweep folder, by job number."""
-    records = []
-    for path in sweep_dir.rglob(JOB_RECORD):
-        try:
-            records.append(json.loads(path.read_text()))
-        except (OSError, ValueError):
-            continue  # a record being written right now, or damaged: it is counted as missing
-    return sorted(records, key=lambda r: r.get("job", -1))
 
 
 def sweep(
@@ -445,10 +433,3 @@ def _fresh(path: Path) -> Path:
 
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "\\'") + "'"
-
-
-def _write_record(job_dir: Path, record: dict) -> None:
-    from mila_bench.atomic import atomic_write
-
-    text = json.dumps(record, indent=2) + "\n"
-    atomic_write(job_dir / JOB_RECORD, lambda f: f.write(text), binary=False)
