@@ -209,7 +209,8 @@ def check_statically(example: Example, committed: Path) -> None:
     elif path == ["suite"] and params["name"] is None:
         return  # the listing of the suites: run below
     elif path == ["suite"]:
-        from mila_bench.launch.suite import load, task_overrides
+        from mila_bench.launch.suite import task_overrides
+        from mila_bench.suites import load
         from mila_bench.launch.sweep import plan
 
         suite = load(params["name"])

@@ -227,7 +227,7 @@ def list_options() -> None:
     def action() -> None:
         from mila_bench.activations import describe
         from mila_bench.config import GROUPS, description, group_options, hydra_options
-        from mila_bench.launch.suite import suite_lines
+        from mila_bench.suites import suite_lines
 
         for group in GROUPS:
             if group == "activation":
@@ -315,7 +315,8 @@ def suite(
     """Run every task x activation x seed of a suite through the sweep launchers; resumable, each run recorded."""
 
     def action() -> None:
-        from mila_bench.launch.suite import run_suite, suite_lines
+        from mila_bench.launch.suite import run_suite
+        from mila_bench.suites import suite_lines
 
         if name is None:
             typer.echo("suite: NAME  WHAT  (run one: mila-bench suite NAME [--activations A,B] [--seeds N] [OVERRIDES])")
