@@ -107,7 +107,7 @@ def test_no_import_cycles_between_subpackages() -> None:
 
 
 def test_report_imports_no_launcher() -> None:
-    """``report`` reads what the launchers leave (run records, ``records.jobs``, ``suites``), never ``launch`` itself."""
+    """``report`` reads what the launchers leave (run records, ``records.jobs``, ``suites``), never ``launch``."""
     graph = import_graph()
     assert graph["mila_bench.launch"] == set()  # the package is a docstring: importing it stays cheap
     reached = {v for v in graph if v.startswith("mila_bench.report")}
