@@ -203,14 +203,15 @@ def check_statically(example: Example, committed: Path) -> None:
     if path == ["train"]:
         compose(overrides)
     elif path == ["sweep"]:
-        from mila_bench.sweep import plan
+        from mila_bench.launch.sweep import plan
 
         plan(overrides)
     elif path == ["suite"] and params["name"] is None:
         return  # the listing of the suites: run below
     elif path == ["suite"]:
-        from mila_bench.suite import load, task_overrides
-        from mila_bench.sweep import plan
+        from mila_bench.launch.suite import task_overrides
+        from mila_bench.suites import load
+        from mila_bench.launch.sweep import plan
 
         suite = load(params["name"])
         chosen = [a.strip() for a in params["activations"].split(",") if a.strip()]
@@ -251,7 +252,7 @@ def check_reproduction(params: dict) -> None:
     nor is the data's presence)."""
     import mila_bench.pipeline
     import mila_bench.training.estimate
-    from mila_bench.reproduce import reproduce
+    from mila_bench.launch.reproduce import reproduce
 
     def stop(*_args, **_kwargs):
         raise _Composed

@@ -93,8 +93,8 @@ def test_no_module_imports_a_package_above_it() -> None:
 
 
 def test_no_import_cycles_between_subpackages() -> None:
-    """Collapsed to top-level units (``report``, ``records``, ``reproduce``, ...), the imports still form no cycle:
-    e.g. ``report`` may render what ``reproduce`` ran, but then ``reproduce`` must not need ``report`` back."""
+    """Collapsed to top-level units (``report``, ``records``, ``launch``, ...), the imports still form no cycle:
+    e.g. ``launch`` (reproduce) renders its section with ``report``, so ``report`` must not need ``launch`` back."""
     graph = import_graph()
 
     def unit(name: str) -> str:
@@ -104,3 +104,15 @@ def test_no_import_cycles_between_subpackages() -> None:
     for v, ws in graph.items():
         units.setdefault(unit(v), set()).update(unit(w) for w in ws if unit(w) != unit(v))
     assert cycles(units) == []
+
+
+def test_report_imports_no_launcher() -> None:
+    """``report`` reads what the launchers leave (run records, ``records.jobs``, ``suites``), never ``launch``."""
+    graph = import_graph()
+    assert graph["mila_bench.launch"] == set()  # the package is a docstring: importing it stays cheap
+    reached = {v for v in graph if v.startswith("mila_bench.report")}
+    frontier = set(reached)
+    while frontier:  # everything report imports, directly or through other modules
+        frontier = {w for v in frontier for w in graph[v]} - reached
+        reached |= frontier
+    assert sorted(v for v in reached if v.startswith("mila_bench.launch")) == []

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from mila_bench import sweep
+from mila_bench.launch import slurm
+from mila_bench.records.jobs import read_jobs
 from conftest import cli_env, recorded, run_rows
 from test_sweep import check_two_by_two
 
@@ -37,7 +38,7 @@ def cluster_problem() -> str | None:
     state = subprocess.run(["sinfo", "-h", "-p", PARTITION, "-o", "%a %t"], capture_output=True, text=True, timeout=30)
     if state.returncode != 0 or not state.stdout.startswith("up"):
         return f"partition {PARTITION!r} not up: {(state.stderr or state.stdout).strip()}"
-    return sweep.check_accounting()
+    return slurm.check_accounting()
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -62,8 +63,8 @@ def run_sweep(args: list[str], cwd: Path, env: dict | None = None, timeout: floa
 
 def accounted(sweep_dir: Path) -> dict[str, str]:
     """SLURM job id → state, as `sacct` (the accounting database) has them, for the sweep's jobs."""
-    ids = sorted(sweep.slurm_jobs(sweep_dir).values())
-    return {i: sweep.slurm_state(i) for i in ids}
+    ids = sorted(slurm.slurm_jobs(sweep_dir).values())
+    return {i: slurm.slurm_state(i) for i in ids}
 
 
 def test_two_by_two_sweep_runs_as_four_slurm_jobs(workdir: Path, fashion_root: Path) -> None:
@@ -113,7 +114,7 @@ def test_killed_job_is_named_and_resuming_the_sweep_finishes_it(workdir: Path, f
             run = json.loads((checkpoint.parent / "summary.json").read_text())
             job = activations.index(run["activation"])
             [sweep_dir] = (workdir / "results" / "sweeps").iterdir()
-            array_job = sweep.slurm_jobs(sweep_dir)[job].split("_")[0]
+            array_job = slurm.slurm_jobs(sweep_dir)[job].split("_")[0]
             pid = training_pid(sweep_dir, array_job, job)
             if pid is not None:
                 os.kill(pid, signal.SIGKILL)  # as the OOM killer or a node failure would
@@ -148,7 +149,7 @@ def test_killed_job_is_named_and_resuming_the_sweep_finishes_it(workdir: Path, f
     assert (workdir / "results" / survivor["run_id"] / "summary.json").read_bytes() == survivor_record  # not retrained
     assert sorted(r[-1] for r in run_rows(workdir)) == sorted(runs)
     newest = max((workdir / "results" / "sweeps").iterdir())
-    jobs = sweep.read_jobs(newest)
+    jobs = read_jobs(newest)
     assert {j["job"]: (j["status"], j.get("reused", False)) for j in jobs} == {
         job: ("completed", False), 1 - job: ("completed", True)  # the survivor's record counts, untrained
     }

@@ -20,7 +20,8 @@ import numpy as np
 from scipy import stats
 
 from conftest import ROOT, run_cli
-from mila_bench.suite import load, task_overrides
+from mila_bench.launch.suite import task_overrides
+from mila_bench.suites import load
 
 TINY = """\
 description: two small tasks for the tests

@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from conftest import INTRO, markdown_table, recorded, run_cli, run_rows
-from mila_bench import sweep
+from mila_bench.launch import sweep
+from mila_bench.records.jobs import read_jobs
 from mila_bench.errors import UsageError
 from mila_bench.report import build
 
@@ -37,7 +38,7 @@ def check_two_by_two(workdir: Path, launcher_threads: int) -> None:
     assert sorted(r[-1] for r in rows) == sorted(runs)
     assert (workdir / "Results.md").read_text().startswith(INTRO)
     [sweep_dir] = (workdir / "results" / "sweeps").iterdir()
-    jobs = sweep.read_jobs(sweep_dir)
+    jobs = read_jobs(sweep_dir)
     assert [j["job"] for j in jobs] == [0, 1, 2, 3] and {j["status"] for j in jobs} == {"completed"}
     assert {j["run_id"] for j in jobs} == set(runs)
 
@@ -98,7 +99,7 @@ def test_a_failing_job_is_reported_and_the_others_are_kept(workdir: Path, fashio
     assert run_table_rows(Document.parse(text).sections["fashion_mnist · mlp"])[: len(old_rows)] == old_rows
     assert [r[-1] for r in run_rows(workdir)] == ["earlier-fashion_mnist-mlp-relu", run["run_id"]]
     [sweep_dir] = (workdir / "results" / "sweeps").iterdir()
-    assert [(j["job"], j["status"]) for j in sweep.read_jobs(sweep_dir)] == [(0, "failed"), (1, "completed")]
+    assert [(j["job"], j["status"]) for j in read_jobs(sweep_dir)] == [(0, "failed"), (1, "completed")]
 
 
 @pytest.mark.slow
@@ -144,7 +145,7 @@ def test_resumed_search_keeps_completed_runs_and_their_objective(workdir: Path, 
     assert {run_id: (workdir / "results" / run_id / "summary.json").read_text() for run_id in recorded(workdir)} == before
     assert run_rows(workdir) == rows_before  # no new rows
     first_dir, second_dir = sorted((workdir / "results" / "sweeps").iterdir())
-    jobs = sweep.read_jobs(second_dir)
+    jobs = read_jobs(second_dir)
     assert [j.get("reused") for j in jobs] == [True, True] and {j["run_id"] for j in jobs} == set(before)
     best = [yaml.safe_load((d / "optimization_results.yaml").read_text()) for d in (first_dir, second_dir)]
     assert best[1]["best_value"] == best[0]["best_value"] and best[1]["best_params"] == best[0]["best_params"]

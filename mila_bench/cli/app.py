@@ -124,7 +124,7 @@ def sweep(
     """Run many trainings through Hydra's multirun (grid, parallel, SLURM, optuna); each is recorded like `train`."""
 
     def action() -> None:
-        from mila_bench import sweep as sweeping
+        from mila_bench.launch import sweep as sweeping
 
         outcome = sweeping.sweep(overrides or [], echo=typer.echo, warn=lambda line: typer.echo(f"mila-bench: {line}", err=True))
         failure = sweeping.failure_line(outcome)
@@ -227,7 +227,7 @@ def list_options() -> None:
     def action() -> None:
         from mila_bench.activations import describe
         from mila_bench.config import GROUPS, description, group_options, hydra_options
-        from mila_bench.suite import suite_lines
+        from mila_bench.suites import suite_lines
 
         for group in GROUPS:
             if group == "activation":
@@ -286,7 +286,7 @@ def reproduce(
             return
         if table is None:
             raise UsageError("name a published table, e.g. 'mila-bench reproduce cifar10-resnet20-v1' (all: --list)")
-        from mila_bench.reproduce import reproduce as run_reproduction
+        from mila_bench.launch.reproduce import reproduce as run_reproduction
 
         for line in run_reproduction(table, seeds, epochs, overrides or [], only or [], echo=typer.echo):
             typer.echo(line)
@@ -315,7 +315,8 @@ def suite(
     """Run every task x activation x seed of a suite through the sweep launchers; resumable, each run recorded."""
 
     def action() -> None:
-        from mila_bench.suite import run_suite, suite_lines
+        from mila_bench.launch.suite import run_suite
+        from mila_bench.suites import suite_lines
 
         if name is None:
             typer.echo("suite: NAME  WHAT  (run one: mila-bench suite NAME [--activations A,B] [--seeds N] [OVERRIDES])")

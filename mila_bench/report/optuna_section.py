@@ -19,7 +19,7 @@ def optuna_sections(sweeps_dir: Path, base: Path) -> list[tuple[str, list[str]]]
     """A section per optuna sweep (Hydra's optimization_results.yaml): the best parameters and every trial."""
     from omegaconf import OmegaConf
 
-    from mila_bench.sweep import read_jobs
+    from mila_bench.records.jobs import read_jobs
 
     out = []
     for result_file in sorted(sweeps_dir.glob("*/optimization_results.yaml")) if sweeps_dir.is_dir() else []:

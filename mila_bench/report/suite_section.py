@@ -41,7 +41,7 @@ def suite_section(name: str, records: Sequence, figures_dir: Path, base: Path) -
     from mila_bench.config import OBJECTIVES
     from mila_bench.records.results_md import markdown_table
     from mila_bench.report import ranking
-    from mila_bench.suite import load
+    from mila_bench.suites import load
 
     try:
         metric = load(name).metric

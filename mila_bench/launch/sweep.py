@@ -8,12 +8,14 @@ on this machine; submitit: SLURM or local subprocesses). Each job is :func:`task
 
 - :func:`plan` composes and validates every combination first, so bad input is one line and
   nothing is launched or written;
-- :func:`task` records a failing job (``mila_bench_job.json`` in its Hydra folder) instead
+- :func:`task` records a failing job (``mila_bench_job.json`` in its Hydra folder, written by
+  :func:`mila_bench.records.jobs.write_job`) instead
   of raising, so one failure does not stop the other jobs, and :func:`run` reports it;
 - parallel jobs get a share of the cores (``trainer.threads``) rather than each taking all;
-- on SLURM: a warning when job accounting (``sacct``) does not answer, since submitit then
-  never learns that a job died; after a failure, the remaining jobs are waited for, and a job
-  that left no record is named with its SLURM state (killed, out of memory, preempted...).
+- on SLURM (:mod:`mila_bench.launch.slurm`): a warning when job accounting (``sacct``) does not
+  answer, since submitit then never learns that a job died; after a failure, the remaining jobs
+  are waited for, and a job that left no record is named with its SLURM state (killed, out of
+  memory, preempted...).
 
 Re-running a sweep with ``trainer.resume=true`` is how to recover from a crash or preemption:
 each job's ``train`` keeps a completed run, continues an unfinished one, or starts fresh.
@@ -21,12 +23,9 @@ each job's ``train`` keeps a completed run, continues an unfinished one, or star
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
-import re
-import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,9 +33,9 @@ from pathlib import Path
 
 from mila_bench.config import OBJECTIVES
 from mila_bench.errors import UsageError
+from mila_bench.launch.slurm import check_accounting, on_slurm, slurm_jobs, slurm_state, wait_for_slurm_jobs
+from mila_bench.records.jobs import read_jobs, write_job
 
-# sweep.objective names a field of the run's final metrics (schema.EpochMetrics, summary.json's "final").
-JOB_RECORD = "mila_bench_job.json"
 # Up to this many combinations every one is composed and validated; beyond, a set covering every value.
 FULL_CHECK_LIMIT = 64
 
@@ -178,65 +177,9 @@ def run(the_plan: SweepPlan) -> Outcome:
         code = stop.code if isinstance(stop.code, int) else 1
     finally:
         sys.argv = argv
-    if code and the_plan.launcher_target.endswith("SlurmLauncher"):
+    if code and on_slurm(the_plan.launcher_target):
         wait_for_slurm_jobs(the_plan.sweep_dir)  # the launcher stops at the first job that died; the others run on
     return Outcome(the_plan, read_jobs(the_plan.sweep_dir), code)
-
-
-def slurm_jobs(sweep_dir: Path) -> dict[int, str]:
-    """SLURM job ids of a submitit sweep by Hydra job number (array task i is job i)."""
-    jobs = {}
-    for folder in (sweep_dir / ".submitit").glob("*_*"):
-        match = re.fullmatch(r"(\d+)_(\d+)", folder.name)
-        if match:
-            jobs[int(match.group(2))] = folder.name
-    return jobs
-
-
-def wait_for_slurm_jobs(sweep_dir: Path) -> None:
-    """Wait until every SLURM job of the sweep has ended (submitit polls ``sacct``)."""
-    ids = slurm_jobs(sweep_dir)
-    if not ids:
-        return
-    import submitit
-
-    for job_id in ids.values():
-        submitit.SlurmJob(folder=sweep_dir / ".submitit" / "%j", job_id=job_id).wait()
-
-
-def slurm_state(job_id: str) -> str | None:
-    """What SLURM's accounting says became of a job (FAILED, OUT_OF_MEMORY, PREEMPTED, ...)."""
-    try:
-        out = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "State", "-j", job_id],
-                             capture_output=True, text=True, timeout=30)  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    states = out.stdout.split()
-    return states[0] if out.returncode == 0 and states else None
-
-
-def check_accounting() -> str | None:
-    """None when SLURM's job accounting answers; else the warning for a sweep that may never end.
-
-    submitit learns that a job ended from ``sacct``; a job that dies without writing its result
-    (SIGKILL, out of memory, node failure) is otherwise never noticed.
-    """
-    command = ["sacct", "--noheader", "--parsable2", "--allocations", "--format=JobID", "--starttime=now"]
-    try:
-        out = subprocess.run(command, capture_output=True, text=True, timeout=30)
-        reason = None if out.returncode == 0 else (out.stderr.strip().splitlines() or [f"exit {out.returncode}"])[0]
-    except FileNotFoundError:
-        reason = "sacct is not installed"
-    except subprocess.TimeoutExpired:
-        reason = "sacct did not answer within 30 s"
-    if reason is None:
-        return None
-    return (
-        f"SLURM job accounting does not answer ({reason}): a job that dies (killed, out of memory, node failure) "
-        "cannot be detected, so this sweep may wait forever. Fix: enable accounting (slurmdbd with "
-        "AccountingStorageType=accounting_storage/slurmdbd, so `sacct` answers; see docs/sweeps.md, SLURM), or bound the "
-        "wait yourself, e.g. `timeout 13h mila-bench sweep ... hydra.launcher.timeout_min=720`"
-    )
 
 
 def task(cfg) -> float | None:
@@ -271,7 +214,7 @@ def task(cfg) -> float | None:
     except Exception as err:  # one job's failure is recorded and reported at the end; the other jobs go on
         message = str(err) if isinstance(err, UsageError) else f"{type(err).__name__}: {' '.join(str(err).split())}"
         record.update(status="failed", error=message)
-        _write_record(job_dir, record)
+        write_job(job_dir, record)
         if isinstance(err, UsageError):
             log.error("%s failed: %s", label, message)
         else:
@@ -281,7 +224,7 @@ def task(cfg) -> float | None:
     record.update(status="completed", run_id=result.run_id, run_dir=str(result.run_dir), value=value)
     if result.reused:  # trainer.resume=true: this config had completed; its record counts
         record["reused"] = True
-    _write_record(job_dir, record)
+    write_job(job_dir, record)
     log.info("%s: %s = %.4f, run %s%s", label, objective, value, result.run_id, " (already complete)" if result.reused else "")
     return value if math.isfinite(value) else None
 
@@ -313,17 +256,6 @@ def job_threads(launcher: Mapping) -> int | None:
     return None
 
 
-def read_jobs(sweep_dir: Path) -> list[dict]:
-    """The job records of a sweep folder, by job number."""
-    records = []
-    for path in sweep_dir.rglob(JOB_RECORD):
-        try:
-            records.append(json.loads(path.read_text()))
-        except (OSError, ValueError):
-            continue  # a record being written right now, or damaged: it is counted as missing
-    return sorted(records, key=lambda r: r.get("job", -1))
-
-
 def sweep(
     overrides: Sequence[str],
     echo: Callable[[str], None],
@@ -333,7 +265,7 @@ def sweep(
     """Plan, say what will run (and, when it is long, how long), run it, and say what happened (failures
     are left to the caller). ``say_estimate=False``: the caller (a suite) said it for all its sweeps."""
     the_plan = plan(overrides)
-    if the_plan.launcher_target.endswith("SlurmLauncher"):
+    if on_slurm(the_plan.launcher_target):
         problem = check_accounting()
         if problem:
             (warn or echo)(f"warning: {problem}")
@@ -362,7 +294,7 @@ def long_sweep_line(what: str, plans: Sequence[SweepPlan], smaller: str) -> str 
     here; None when shorter, when their jobs run elsewhere (SLURM) or their number is unknown."""
     from mila_bench.training.estimate import estimate_configs, long_run_line
 
-    if any(p.launcher_target.endswith("SlurmLauncher") or p.jobs is None or not p.configs for p in plans):
+    if any(on_slurm(p.launcher_target) or p.jobs is None or not p.configs for p in plans):
         return None
     # every job of a sweep of up to FULL_CHECK_LIMIT was checked; beyond, the checked ones stand for the others
     configs = [c for p in plans for c in p.configs * (p.jobs // len(p.configs)) + p.configs[: p.jobs % len(p.configs)]]
@@ -388,8 +320,8 @@ def _missing(outcome: Outcome) -> list[str]:
     combos, sweep_dir = outcome.plan.combos, outcome.plan.sweep_dir
     if combos is None:
         return [f"{outcome.missing} job(s) left no record (see {sweep_dir})"]
-    on_slurm = outcome.plan.launcher_target.endswith("SlurmLauncher")
-    done, slurm = {r.get("job") for r in outcome.records}, slurm_jobs(sweep_dir) if on_slurm else {}
+    done = {r.get("job") for r in outcome.records}
+    slurm = slurm_jobs(sweep_dir) if on_slurm(outcome.plan.launcher_target) else {}
     parts = []
     for job in (n for n in range(len(combos)) if n not in done):
         state = slurm_state(slurm[job]) if job in slurm else None
@@ -445,10 +377,3 @@ def _fresh(path: Path) -> Path:
 
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "\\'") + "'"
-
-
-def _write_record(job_dir: Path, record: dict) -> None:
-    from mila_bench.atomic import atomic_write
-
-    text = json.dumps(record, indent=2) + "\n"
-    atomic_write(job_dir / JOB_RECORD, lambda f: f.write(text), binary=False)

@@ -1,9 +1,9 @@
 """``mila-bench suite NAME``: every task × activation × seed of a suite, through the sweep launchers.
 
-A suite (``configs/suite/NAME.yaml``) names tasks, each a list of Hydra overrides (dataset,
-model, trainer and optimizer settings), plus overrides ``common`` to all of them. Each task is
-one Hydra multirun of :mod:`mila_bench.sweep` over ``activation=…`` and ``seed=range(0,N)``
-on whichever launcher the overrides pick (basic, joblib, SLURM), so every run is recorded as
+A suite (``configs/suite/NAME.yaml``, read by :mod:`mila_bench.suites`) names tasks, each a
+list of Hydra overrides, plus overrides ``common`` to all of them. Each task is one Hydra
+multirun of :mod:`mila_bench.launch.sweep` over ``activation=…`` and ``seed=range(0,N)`` on
+whichever launcher the overrides pick (basic, joblib, SLURM), so every run is recorded as
 ``mila-bench train`` records it. Runs carry ``suite.name`` and ``suite.task`` in their config,
 which is how ``report`` finds them, and run with ``trainer.resume=true``: re-running a suite
 after a kill finishes what is missing and trains nothing twice.
@@ -12,71 +12,10 @@ after a kill finishes what is missing and trains nothing twice.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
-from mila_bench.errors import UsageError, unknown_name
+from mila_bench.errors import UsageError
 from mila_bench.overrides import override_key
-
-
-@dataclass(frozen=True)
-class Suite:
-    name: str
-    description: str
-    metric: str
-    common: tuple[str, ...]
-    tasks: dict[str, tuple[str, ...]]
-
-
-def suite_dir() -> Path:
-    from mila_bench.config import config_dir
-
-    return config_dir() / "suite"
-
-
-def available() -> list[str]:
-    return sorted(p.stem for p in suite_dir().glob("*.yaml"))
-
-
-def suite_lines() -> list[str]:
-    """Each suite with its description (``description:`` of its file), indented, for listings."""
-    from mila_bench.config import description
-
-    names = available()
-    width = max(map(len, names), default=0)
-    return [f"  {name:<{width}}  {description('suite', name)}" for name in names]
-
-
-def load(name: str) -> Suite:
-    """The suite ``name`` from ``configs/suite/NAME.yaml``; an unknown name lists the suites, and says
-    where it belongs when it is a published table or an experiment."""
-    from omegaconf import OmegaConf
-
-    from mila_bench.config import OBJECTIVES
-
-    if name not in available():
-        from mila_bench.published.tables import published_tables
-
-        error = unknown_name("suite", name, available())
-        if name.replace("_", "-") in published_tables():
-            table = name.replace("_", "-")
-            raise UsageError(f"{error}; {name!r} is a published table: mila-bench reproduce {table} "
-                             f"(its recipe alone: mila-bench train experiment={name.replace('-', '_')})")  # fmt: skip
-        from mila_bench.config import belongs_elsewhere
-
-        elsewhere = belongs_elsewhere(name)
-        raise UsageError(f"{error}; {elsewhere}") if elsewhere else error
-    raw = OmegaConf.to_container(OmegaConf.load(suite_dir() / f"{name}.yaml"))
-    tasks = raw.get("tasks") or {}
-    if not isinstance(tasks, dict) or not tasks:
-        raise UsageError(f"configs/suite/{name}.yaml has no tasks; expected tasks: {{NAME: [OVERRIDE, ...]}}")
-    metric = raw.get("metric", "top1")
-    if metric not in OBJECTIVES:
-        raise unknown_name(f"configs/suite/{name}.yaml metric", metric, OBJECTIVES)
-    return Suite(
-        name, str(raw.get("description", "")), metric, tuple(raw.get("common") or ()),
-        {str(task): tuple(str(o) for o in overrides) for task, overrides in tasks.items()},
-    )  # fmt: skip
+from mila_bench.suites import Suite, load
 
 
 def task_overrides(
@@ -99,7 +38,7 @@ def run_suite(
     warn: Callable[[str], None] | None = None,
 ) -> list[str]:
     """Check every task's sweep, then run them one after another; return the failure lines (empty: all done)."""
-    from mila_bench import sweep
+    from mila_bench.launch import sweep
 
     suite = load(name)
     if not activations:
