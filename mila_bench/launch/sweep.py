@@ -30,11 +30,15 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mila_bench.config import OBJECTIVES
 from mila_bench.errors import UsageError
 from mila_bench.launch.slurm import check_accounting, on_slurm, slurm_jobs, slurm_state, wait_for_slurm_jobs
 from mila_bench.records.jobs import read_jobs, write_job
+
+if TYPE_CHECKING:
+    from mila_bench.pipeline import RunResult
 
 # Up to this many combinations every one is composed and validated; beyond, a set covering every value.
 FULL_CHECK_LIMIT = 64
@@ -166,6 +170,9 @@ def run(the_plan: SweepPlan) -> Outcome:
 
     from mila_bench.config import config_dir
 
+    from mila_bench.launch.packed import register
+
+    register()  # hydra/launcher=packed, whatever the install mode
     main = hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")(task)
     argv = sys.argv
     # hydra.main is Hydra's public entry point and reads its command line from sys.argv.
@@ -182,14 +189,15 @@ def run(the_plan: SweepPlan) -> Outcome:
     return Outcome(the_plan, read_jobs(the_plan.sweep_dir), code)
 
 
-def task(cfg) -> float | None:
+def task(cfg, outcome: RunResult | Exception | None = None) -> float | None:
     """One sweep job: ``pipeline.train(cfg)``; returns the objective for the sweeper.
 
-    A failed job (or a non-finite objective) returns None, which optuna's sweeper records as a
-    failed trial and carries on (a NaN would stop it: optuna refuses NaN values).
+    ``outcome``: the job was already trained (a member of a pack, ``launch.packed``): its result
+    or error, recorded here as a job trained alone would be. A failed job (or a non-finite
+    objective) returns None, which optuna's sweeper records as a failed trial and carries on (a
+    NaN would stop it: optuna refuses NaN values).
     """
     from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
 
     from mila_bench.pipeline import train
 
@@ -204,13 +212,12 @@ def task(cfg) -> float | None:
         "sweeper": str(hydra_cfg.runtime.choices.get("hydra/sweeper")),
         "direction": _name(hydra_cfg.sweeper.get("direction")) if optimised else None,
     }
-    with open_dict(cfg):
-        cfg.trainer.progress = False  # bars of jobs running side by side would interleave; one log line each instead
-        if cfg.trainer.get("threads") is None:
-            cfg.trainer.threads = job_threads(hydra_cfg.launcher)
+    prepare(cfg, hydra_cfg.launcher)
     label = f"job #{record['job']} ({' '.join(record['overrides'])})"
     try:
-        result = train(cfg)
+        if isinstance(outcome, Exception):
+            raise outcome
+        result = train(cfg) if outcome is None else outcome
     except Exception as err:  # one job's failure is recorded and reported at the end; the other jobs go on
         message = str(err) if isinstance(err, UsageError) else f"{type(err).__name__}: {' '.join(str(err).split())}"
         record.update(status="failed", error=message)
@@ -218,15 +225,28 @@ def task(cfg) -> float | None:
         if isinstance(err, UsageError):
             log.error("%s failed: %s", label, message)
         else:
-            log.exception("%s failed", label)
+            log.error("%s failed", label, exc_info=err)
         return None
     value = float(getattr(result.summary.final, objective))
     record.update(status="completed", run_id=result.run_id, run_dir=str(result.run_dir), value=value)
     if result.reused:  # trainer.resume=true: this config had completed; its record counts
         record["reused"] = True
+    if result.summary.pack is not None:
+        record["pack"] = {"id": result.summary.pack.id, "member": result.summary.pack.member, "size": result.summary.pack.size}
     write_job(job_dir, record)
     log.info("%s: %s = %.4f, run %s%s", label, objective, value, result.run_id, " (already complete)" if result.reused else "")
     return value if math.isfinite(value) else None
+
+
+def prepare(cfg, launcher: Mapping) -> None:
+    """What every sweep job changes in its config: no progress bars (bars of jobs side by side would
+    interleave; one log line each instead), and a share of the cores when jobs run side by side."""
+    from omegaconf import open_dict
+
+    with open_dict(cfg):
+        cfg.trainer.progress = False
+        if cfg.trainer.get("threads") is None:
+            cfg.trainer.threads = job_threads(launcher)
 
 
 def _cores() -> int:
