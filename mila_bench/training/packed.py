@@ -8,8 +8,8 @@ group of members lives as one slice of a stacked tensor (``[N, ...]``), the memb
 an alias of its slice. A forward runs the group's one structure (a copy on the meta device)
 through ``torch.func.functional_call`` under ``vmap``: each member its own weights, batch and
 BatchNorm statistics (the stacked buffers are updated in place, so the members' aliases see
-it). Backward fills the stacked gradient; :meth:`PackedModel.scatter_grads` hands each member
-its slice, and each member's optimizer steps its own parameters, in place, in the stack.
+it). Backward fills the stacked gradients, and one optimizer steps the stacks
+(:class:`PackOptimizer`): Adam and SGD act elementwise, so that is each member's own step.
 
 Members whose structure differs (another activation: a published table's rows) form separate
 groups, each one ``vmap``; fixed activation parameters that differ inside a group (β) become
@@ -218,13 +218,13 @@ class PackOptimizer:
             self.optimizers[member].load_state_dict({"state": {}, "param_groups": state["param_groups"]})
         if not any(state["state"] for state in states):
             return
-        params = [p for g in self.stacked.param_groups for p in g["params"]]
+        position = {id(p): i for i, p in enumerate(p for g in self.stacked.param_groups for p in g["params"])}
         stacked: dict[int, dict] = {}
         for member, state in enumerate(states):
             own = [p for g in self.optimizers[member].param_groups for p in g["params"]]
             for index, values in state["state"].items():
                 stack, row, flip = self.pack.where(member, own[int(index)])
-                slot = stacked.setdefault(params.index(stack), {})
+                slot = stacked.setdefault(position[id(stack)], {})
                 for key, value in values.items():
                     if value.dim() == 0:
                         slot[key] = value
