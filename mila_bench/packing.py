@@ -24,14 +24,19 @@ from mila_bench.errors import UsageError
 if TYPE_CHECKING:
     from omegaconf import DictConfig
 
+    from mila_bench.records.schema import Reproduction
+
 
 class NotPackable(Exception):
     """These runs cannot train as one batched model (the reason is the message); run them one by one."""
 
 
-def train_pack(cfgs: Sequence[DictConfig]) -> list[pipeline.RunResult | Exception]:
+def train_pack(
+    cfgs: Sequence[DictConfig], reproductions: Sequence[Reproduction | None] | None = None
+) -> list[pipeline.RunResult | Exception]:
     """Train ``cfgs`` as one pack; per config its :class:`~mila_bench.pipeline.RunResult`, or the
     error that ended it (``RunDiverged``, or a ``UsageError`` found when resolving it).
+    ``reproductions``: each run's published table row, as ``pipeline.train`` takes it.
 
     Raises :class:`NotPackable` (before any record is written) when the model cannot run under
     ``torch.func.vmap``; ``RunInterrupted`` (Ctrl-C) naming the first member's folder, every
@@ -74,7 +79,8 @@ def train_pack(cfgs: Sequence[DictConfig]) -> list[pipeline.RunResult | Exceptio
         pack_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
         opened, records, views = [], [], []
         for k, ((i, plan), member) in enumerate(zip(todo, members)):
-            run = pipeline.open_record(cfgs[i], plan, data, None, settings.record())
+            tag = reproductions[i] if reproductions is not None else None
+            run = pipeline.open_record(cfgs[i], plan, data, tag, settings.record())
             if run.summary.pack is None:  # a resumed member keeps the pack it started in
                 run.summary = replace(run.summary, pack=Pack(pack_id, k, len(todo)))
                 runs.write_summary(run.run_dir, run.summary)

@@ -270,3 +270,31 @@ def test_missing_data_is_refused_in_one_line_before_any_step_is_timed(workdir: P
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "CIFAR-10 not found" in lines[0] and "dataset.root=DIR" in lines[0]
     assert sorted(p.name for p in workdir.iterdir()) == before
+
+
+@pytest.mark.slow
+def test_a_packed_reproduction_records_the_same_runs_as_one_trained_run_by_run(tmp_path: Path, cifar_root: Path) -> None:
+    args = ["reproduce", "cifar10-resnet20-v1", "--epochs", "1", "--seeds", "2", "--only", "relu", "--only", "mila",
+            f"dataset.root={cifar_root}", "dataset.verify=false", "dataset.train_subset=32", "device=cpu"]  # fmt: skip
+    (tmp_path / "packed").mkdir()
+    (tmp_path / "lone").mkdir()
+    packed = run_cli([*args, "--packed"], tmp_path / "packed")
+    lone = run_cli(args, tmp_path / "lone")
+    assert packed.returncode == 0 and lone.returncode == 0, packed.stderr + lone.stderr
+    assert "pack of" in packed.stdout and "pack of" not in lone.stdout
+
+    def by_run(where: Path) -> dict[tuple, dict]:
+        found = {}
+        for run in (where / "results").iterdir():
+            s = json.loads((run / "summary.json").read_text())
+            found[(s["reproduction"]["row"], s["seed"])] = s
+        return found
+
+    ours, theirs = by_run(tmp_path / "packed"), by_run(tmp_path / "lone")
+    assert ours.keys() == theirs.keys() and len(ours) >= 4
+    for key, summary in ours.items():
+        assert summary["pack"]["size"] == len(ours) and theirs[key].get("pack") is None
+        ours_sum, theirs_sum = summary["final"]["train_loss_sum"], theirs[key]["final"]["train_loss_sum"]  # epoch 1's
+        assert abs(ours_sum - theirs_sum) <= 1e-4 * abs(theirs_sum), key
+    section = lambda where: (where / "Results.md").read_text().split("## Reproduction")[1].splitlines()[0]  # noqa: E731
+    assert section(tmp_path / "packed") == section(tmp_path / "lone")

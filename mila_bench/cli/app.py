@@ -273,6 +273,10 @@ def reproduce(
     only: Annotated[
         Optional[list[str]], typer.Option("--only", help="Run only this activation's rows (repeatable).")
     ] = None,
+    packed: Annotated[
+        bool,
+        typer.Option("--packed", help="Train the runs as packs, one batched model each (as hydra/launcher=packed does)."),
+    ] = False,
     debug: DebugOption = False,
 ) -> None:
     """Re-run a published table with the recipe; write our mean ± std beside the published numbers in Results.md."""
@@ -288,7 +292,7 @@ def reproduce(
             raise UsageError("name a published table, e.g. 'mila-bench reproduce cifar10-resnet20-v1' (all: --list)")
         from mila_bench.launch.reproduce import reproduce as run_reproduction
 
-        for line in run_reproduction(table, seeds, epochs, overrides or [], only or [], echo=typer.echo):
+        for line in run_reproduction(table, seeds, epochs, overrides or [], only or [], echo=typer.echo, packed=packed):
             typer.echo(line)
 
     guarded(debug, action)

@@ -36,7 +36,7 @@ def pack_key(cfg: DictConfig) -> str:
     plain = OmegaConf.to_container(cfg, resolve=True)  # a task's config: no hydra node
     plain.pop("seed", None)
     activation = plain.pop("activation", {}) or {}
-    plain["activation.impl"] = activation.get("impl")
+    plain["activation.impl"] = activation.get("impl", "auto")  # activations without kernels to choose: the default
     plain.get("trainer", {}).pop("progress", None)
     return json.dumps(plain, sort_keys=True, default=str)
 
@@ -64,8 +64,10 @@ def plan_packs(cfgs: Sequence[DictConfig], max_pack: int) -> tuple[list[list[int
     for jobs in keyed.values():
         for start in range(0, len(jobs), max_pack):
             chunk = jobs[start : start + max_pack]
-            if len(chunk) == 1:
+            if len(chunk) == 1 and len(jobs) == 1:
                 alone[chunk[0]] = "no other job shares its config but for seed and activation"
+            elif len(chunk) == 1:
+                alone[chunk[0]] = f"left over after packs of max_pack={max_pack}"
             else:
                 packs.append(chunk)
     return packs, alone

@@ -24,8 +24,10 @@ def reproduce(
     overrides: Sequence[str] = (),
     only: Sequence[str] = (),
     echo: Callable[[str], None] = print,
+    packed: bool = False,
 ) -> list[str]:
-    """Run ``table_name``'s rows × ``seeds`` with the recipe; write and return its Results.md section."""
+    """Run ``table_name``'s rows × ``seeds`` with the recipe; write and return its Results.md section.
+    ``packed``: the runs train as packs (``launch.packed``), each still recorded as its own run."""
     from mila_bench.config import compose
 
     table = find_table(table_name)
@@ -68,9 +70,13 @@ def reproduce(
     from mila_bench.records import results_md
     from mila_bench.records import runs
 
-    for i, (plan, seed, run_cfg) in enumerate(configs, 1):
-        tag = Reproduction(section, table.name, int(cfg.trainer.epochs), seeds, sorted(only), list(overrides), plan.row.label)
-        result = train(run_cfg, reproduction=tag)
+    tags = [Reproduction(section, table.name, int(cfg.trainer.epochs), seeds, sorted(only), list(overrides), plan.row.label)
+            for plan, _, _ in configs]  # fmt: skip
+    results = _train_packed(configs, tags, echo) if packed else None
+    for i, ((plan, seed, run_cfg), tag) in enumerate(zip(configs, tags), 1):
+        result = results[i - 1] if results is not None else train(run_cfg, reproduction=tag)
+        if isinstance(result, Exception):
+            raise result
         final = result.history[-1]
         loss = f", loss {final.keras_val_loss:.4f}" if final.keras_val_loss is not None else ""
         echo(
@@ -83,3 +89,29 @@ def reproduce(
     lines = section_from_records(records)
     results_md.write_section(Path(cfg.results.markdown), section, lines)
     return [f"## {section}", "", *lines]
+
+
+def _train_packed(configs: list, tags: list[Reproduction], echo: Callable[[str], None]) -> list:
+    """Every run's result (or error), trained as packs of the runs that may share one (``launch.packed``);
+    a pack that cannot run batched trains its runs one by one, saying why."""
+    from mila_bench.launch.packed import auto_max_pack, plan_packs
+    from mila_bench.packing import NotPackable, train_pack
+    from mila_bench.pipeline import train
+
+    cfgs = [c for _, _, c in configs]
+    packs, alone = plan_packs(cfgs, auto_max_pack(cfgs[0]))
+    results: list = [None] * len(cfgs)
+    for pack in packs:
+        echo(f"pack of {len(pack)}: training as one batched model")
+        try:
+            found = train_pack([cfgs[i] for i in pack], [tags[i] for i in pack])
+        except NotPackable as err:
+            alone.update({i: str(err) for i in pack})
+            continue
+        for i, result in zip(pack, found):
+            results[i] = result
+    for i in sorted(alone):
+        echo(f"run {i + 1} trains alone: {alone[i]}")
+        results[i] = train(cfgs[i], reproduction=tags[i])
+    return results
+
