@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mila_bench.activations import Activation, available, get_activation, resolve_params, spec
+from mila_bench.activations import Activation, available, get_activation, resolve_params, find_entry
 from mila_bench.errors import UsageError
 
 KNOWN = ("mila", "mish", "swish", "relu")
@@ -51,7 +51,7 @@ def test_available_lists_the_known_activations() -> None:
     assert names == sorted(names)
 
 
-@pytest.mark.parametrize("lookup", [spec, get_activation, Activation], ids=["spec", "get_activation", "Activation"])
+@pytest.mark.parametrize("lookup", [find_entry, get_activation, Activation], ids=["find_entry", "get_activation", "Activation"])
 def test_unknown_name_is_a_usage_error_listing_known_names(lookup) -> None:
     with pytest.raises(UsageError) as info:
         lookup("nope")
@@ -91,14 +91,14 @@ def test_finite_values_are_accepted_as_floats(value: float) -> None:
 
 
 def test_mila_default_beta() -> None:
-    assert spec("mila").defaults == {"beta": -0.25}
+    assert find_entry("mila").defaults == {"beta": -0.25}
     assert resolve_params("mila", {}) == {"beta": -0.25}
     assert get_activation("mila").params == {"beta": -0.25}
 
 
 def test_parameterless_activations_have_no_defaults() -> None:
     for name in ("mish", "swish", "relu"):
-        assert dict(spec(name).defaults) == {}
+        assert dict(find_entry(name).defaults) == {}
         assert get_activation(name).params == {}
 
 
@@ -135,7 +135,7 @@ def test_module_and_function_forms_match_float64_references(name: str, dtype: to
     (The wider set is checked the same way below.)"""
     x = GRID32.to(dtype)
     expected = REFERENCES[name](GRID32)
-    entry = spec(name)
+    entry = find_entry(name)
     for got in (Activation(name)(x), entry.fn(x, **entry.defaults)):
         assert got.dtype == dtype and got.shape == x.shape
         torch.testing.assert_close(got.double(), expected, **TOLERANCE[dtype])
@@ -150,7 +150,7 @@ def test_bound_and_learnable_beta_match_the_float64_reference(beta: float, dtype
     forms = [
         get_activation("mila", beta=beta)(x),
         Activation("mila", learn=("beta",), beta=beta)(x).detach(),
-        spec("mila").fn(x, beta=beta),
+        find_entry("mila").fn(x, beta=beta),
     ]
     for got in forms:
         assert got.dtype == dtype
@@ -322,12 +322,12 @@ def test_registry_covers_every_activation_of_the_original_tables_and_the_modern_
 @pytest.mark.parametrize("name", sorted(WIDER_SET))
 def test_wider_set_defaults_and_float64_reference(name: str) -> None:
     defaults, formula = WIDER_SET[name]
-    assert dict(spec(name).defaults) == defaults
+    assert dict(find_entry(name).defaults) == defaults
     x = torch.linspace(-12, 12, 4801, dtype=torch.float64)  # moderate range: the numpy formulas are naive
     torch.testing.assert_close(_np(Activation(name)(x)), formula(_np(x), **defaults), rtol=1e-12, atol=1e-12)
     x32 = x.float()
     torch.testing.assert_close(
-        _np(spec(name).fn(x32, **defaults)), formula(_np(x32), **defaults), rtol=1e-6, atol=1e-6
+        _np(find_entry(name).fn(x32, **defaults)), formula(_np(x32), **defaults), rtol=1e-6, atol=1e-6
     )
 
 
@@ -375,7 +375,7 @@ MODERN = {
 @pytest.mark.parametrize("name", sorted(MODERN))
 def test_modern_baselines_match_their_float64_reference(name: str) -> None:
     defaults, formula = MODERN[name]
-    assert dict(spec(name).defaults) == defaults
+    assert dict(find_entry(name).defaults) == defaults
     x = torch.linspace(-12, 12, 4801, dtype=torch.float64)
     torch.testing.assert_close(_np(Activation(name)(x)), formula(_np(x), **defaults), rtol=1e-12, atol=1e-12)
     x32 = x.float()
@@ -412,7 +412,7 @@ def test_learned_parameters_of_the_modern_baselines_get_gradients() -> None:
 
 
 def test_silu_is_the_swish_entry_under_a_second_name() -> None:
-    assert spec("silu") is spec("swish")  # an alias, not a copy
+    assert find_entry("silu") is find_entry("swish")  # an alias, not a copy
     x = torch.linspace(-5, 5, 101)
     assert torch.equal(Activation("silu")(x), Activation("swish")(x))
     assert Activation("silu").name == "silu"  # recorded under the name asked for

@@ -189,7 +189,7 @@ SYMBOLS = {"α": "alpha", "β": "beta", "θ": "theta"}
 def test_the_activations_table_gives_each_activation_the_parameters_list_shows() -> None:
     """docs/activations.md's registry table: every built-in, each with exactly the parameters and
     defaults of the registry (what `mila-bench list` prints)."""
-    from mila_bench.activations.catalog import spec
+    from mila_bench.activations.catalog import find_entry
     from mila_bench.activations.registry import BUILTINS
 
     text = (ROOT / "docs" / "activations.md").read_text()
@@ -199,7 +199,7 @@ def test_the_activations_table_gives_each_activation_the_parameters_list_shows()
         names_cell, _, params_cell = [c.strip() for c in row.strip("|").split(" | ")]
         shown = {SYMBOLS.get(k, k): float(v) for k, v in re.findall(r"(\w+|[αβθ]) (?:=|starts at) (-?[\d.]+)", params_cell)}
         for name in re.findall(r"`(\w+)`", names_cell):
-            assert shown == dict(spec(name).defaults), (name, params_cell)
+            assert shown == dict(find_entry(name).defaults), (name, params_cell)
             seen.add(name)
     assert seen == set(BUILTINS) - {"custom"}, set(BUILTINS) ^ seen
 

@@ -45,7 +45,7 @@ def test_help_answers_without_torch(tmp_path: Path, args: list[str]) -> None:
 
 
 def test_list_prints_every_activation_with_its_defaults_without_torch(tmp_path: Path) -> None:
-    from mila_bench.activations import available, spec
+    from mila_bench.activations import available, find_entry
 
     proc, _, heavy = cli(["list"], tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -54,7 +54,7 @@ def test_list_prints_every_activation_with_its_defaults_without_torch(tmp_path: 
     lines = {line.split()[0]: line for line in proc.stdout.splitlines() if line.startswith("  ")}
     assert set(available()) <= set(lines)
     for name in available():
-        for key, value in spec(name).defaults.items():
+        for key, value in find_entry(name).defaults.items():
             assert f"{key}={value:g}" in lines[name], lines[name]
 
 

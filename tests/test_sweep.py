@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from conftest import INTRO, markdown_table, recorded, run_cli, run_rows
-from mila_bench.launch import sweep
+from mila_bench.launch import job_settings, sweep
 from mila_bench.records.jobs import read_jobs
 from mila_bench.errors import UsageError
 from mila_bench.report import build
@@ -204,10 +204,10 @@ def test_plan_counts_jobs_and_points_optuna_the_right_way(tmp_path: Path, monkey
 
 def test_parallel_jobs_share_the_cores() -> None:
     joblib = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
-    assert sweep.job_threads({"_target_": joblib, "n_jobs": 2}) == max(1, CORES // 2)
-    assert sweep.job_threads({"_target_": joblib, "n_jobs": -1}) == 1
-    assert sweep.job_threads({"_target_": joblib, "n_jobs": 1}) == CORES
+    assert job_settings.job_threads({"_target_": joblib, "n_jobs": 2}) == max(1, CORES // 2)
+    assert job_settings.job_threads({"_target_": joblib, "n_jobs": -1}) == 1
+    assert job_settings.job_threads({"_target_": joblib, "n_jobs": 1}) == CORES
     slurm = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
-    assert sweep.job_threads({"_target_": slurm, "cpus_per_task": 4}) == 4
-    assert sweep.job_threads({"_target_": slurm, "cpus_per_task": None}) == 1
-    assert sweep.job_threads({"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"}) is None
+    assert job_settings.job_threads({"_target_": slurm, "cpus_per_task": 4}) == 4
+    assert job_settings.job_threads({"_target_": slurm, "cpus_per_task": None}) == 1
+    assert job_settings.job_threads({"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"}) is None

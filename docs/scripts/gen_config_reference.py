@@ -76,11 +76,11 @@ def default_choices(root: Path) -> dict[str, str]:
 
 def parameters(option: str) -> str:
     """An activation's parameters with their defaults, from the registry (the one place they are written)."""
-    from mila_bench.activations.catalog import spec
+    from mila_bench.activations.catalog import find_entry
     from mila_bench.errors import UsageError
 
     try:
-        entry = spec(option)
+        entry = find_entry(option)
     except UsageError:
         return ""
     return ", ".join(f"{k}={v:g}" for k, v in entry.defaults.items()) or "—"

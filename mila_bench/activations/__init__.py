@@ -16,9 +16,9 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "catalog": ("available", "check", "describe", "entry_for", "plugin_config", "plugin_configs", "resolve_params", "spec"),
+    "catalog": ("available", "check", "describe", "entry_for", "plugin_config", "plugin_configs", "resolve_params", "find_entry"),
     "resolve": ("Activation", "activation_factory", "get_activation", "learned_values"),
-    "plugins": ("custom_spec", "probe"),
+    "plugins": ("custom_entry", "probe"),
     "definitions": ("mila", "mish"),
     "fused_mila": ("run_state",),
 }

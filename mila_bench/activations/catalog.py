@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from mila_bench.activations.plugins import custom_spec, plugin_spec, plugins
+from mila_bench.activations.plugins import custom_entry, plugin_entry, plugins
 from mila_bench.checks import is_finite_number
-from mila_bench.activations.registry import BUILTINS, CUSTOM, IMPLS, SETTINGS, ActivationSpec
+from mila_bench.activations.registry import BUILTINS, CUSTOM, IMPLS, SETTINGS, ActivationEntry
 from mila_bench.errors import UsageError, unknown_name
 
 
@@ -20,13 +20,13 @@ def available() -> list[str]:
     return sorted({*BUILTINS, *plugins()})
 
 
-def spec(name: str) -> ActivationSpec:
+def find_entry(name: str) -> ActivationEntry:
     """The registry entry for ``name`` (a plugin is loaded on first use); an unknown name lists the known ones."""
     if name in BUILTINS:
         return BUILTINS[name]
     found = plugins()
     if name in found:
-        return plugin_spec(name, found[name].value)
+        return plugin_entry(name, found[name].value)
     raise unknown_name("activation", name, available())
 
 
@@ -37,13 +37,13 @@ def finite(key: str, value: object) -> float:
     return float(value)
 
 
-def resolve_params(name: str, params: Mapping[str, object], entry: ActivationSpec | None = None) -> dict[str, float]:
+def resolve_params(name: str, params: Mapping[str, object], entry: ActivationEntry | None = None) -> dict[str, float]:
     """Defaults of ``name`` updated with ``params``, each checked to be a finite number.
 
     A plugin or custom target may take parameters its signature does not declare (``**params``);
     the probe tells whether it accepts them.
     """
-    entry = entry or spec(name)
+    entry = entry or find_entry(name)
     resolved = dict(entry.defaults)
     for key, value in params.items():
         if key not in entry.defaults and entry.target is None:
@@ -53,20 +53,20 @@ def resolve_params(name: str, params: Mapping[str, object], entry: ActivationSpe
     return resolved
 
 
-def entry_for(cfg: Mapping) -> ActivationSpec:
+def entry_for(cfg: Mapping) -> ActivationEntry:
     """The registry entry an ``activation`` config group selects (``custom`` → its target)."""
     name = cfg["name"]
     if name != CUSTOM:
-        return spec(name)
+        return find_entry(name)
     target = cfg.get("target")
     if not target:
         raise UsageError(
             "activation=custom needs activation.target=MODULE:NAME (a function f(x, **params) or an nn.Module "
             "class), e.g. activation.target=my_acts:serf")
-    return custom_spec(str(target))
+    return custom_entry(str(target))
 
 
-def checked_params(cfg: Mapping) -> tuple[ActivationSpec, dict[str, float], tuple[str, ...]]:
+def checked_params(cfg: Mapping) -> tuple[ActivationEntry, dict[str, float], tuple[str, ...]]:
     """An ``activation`` config group checked: its entry, resolved parameters, and what is learned.
 
     ``learnable_beta`` makes β learned, starting at ``beta_init`` (else at ``beta``); ``impl``
@@ -87,7 +87,7 @@ def checked_params(cfg: Mapping) -> tuple[ActivationSpec, dict[str, float], tupl
     return entry, params, learn
 
 
-def check(cfg: Mapping) -> ActivationSpec:
+def check(cfg: Mapping) -> ActivationEntry:
     """Check an ``activation`` config group; return its entry.
 
     A built-in is then fully checked: its module cannot fail once its parameters are finite
@@ -98,7 +98,7 @@ def check(cfg: Mapping) -> ActivationSpec:
     return checked_params(cfg)[0]
 
 
-def label(name: str, entry: ActivationSpec) -> str:
+def label(name: str, entry: ActivationEntry) -> str:
     """How messages name a plugin or custom target."""
     return f"activation.target={entry.target!r}" if name == CUSTOM else f"activation plugin {name!r} ({entry.target})"
 
@@ -108,7 +108,7 @@ def describe() -> list[str]:
     rows: list[tuple[str, str, str]] = []
     for name in available():
         try:
-            entry = spec(name)
+            entry = find_entry(name)
         except UsageError as err:  # a broken plugin is listed with why, not hidden
             rows.append((name, "", f"[plugin, cannot be used: {err}]"))
             continue
@@ -132,7 +132,7 @@ def plugin_config(name: str) -> dict[str, object]:
     A plugin that cannot be imported gets its name only: selecting it then fails with its reason.
     """
     try:
-        return {"name": name, **spec(name).defaults}
+        return {"name": name, **find_entry(name).defaults}
     except UsageError:
         return {"name": name}
 

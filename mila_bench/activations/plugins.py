@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from mila_bench.activations.registry import BUILTINS, CUSTOM, PLUGIN_GROUP, TARGET_SYNTAX, ActivationSpec
+from mila_bench.activations.registry import BUILTINS, CUSTOM, PLUGIN_GROUP, TARGET_SYNTAX, ActivationEntry
 from mila_bench.checks import is_finite_number
 from mila_bench.errors import UsageError
 
@@ -57,16 +57,16 @@ def _package(point) -> str:
 
 
 @functools.cache
-def plugin_spec(name: str, value: str) -> ActivationSpec:
+def plugin_entry(name: str, value: str) -> ActivationEntry:
     point = plugins()[name]
     label = f"activation plugin {name!r} ({value})"
-    return _target_spec(name, value, f"plugin{_package(point)}", label, point.load)
+    return _target_entry(name, value, f"plugin{_package(point)}", label, point.load)
 
 
 @functools.cache
-def custom_spec(target: str) -> ActivationSpec:
+def custom_entry(target: str) -> ActivationEntry:
     """The entry for ``activation=custom activation.target=MODULE:NAME``."""
-    return _target_spec(CUSTOM, target, CUSTOM, f"activation.target={target!r}", lambda: _import(target))
+    return _target_entry(CUSTOM, target, CUSTOM, f"activation.target={target!r}", lambda: _import(target))
 
 
 def _import(target: str) -> object:
@@ -91,7 +91,7 @@ def _import(target: str) -> object:
     return obj
 
 
-def _target_spec(name: str, target: str, origin: str, label: str, load: Callable[[], object]) -> ActivationSpec:
+def _target_entry(name: str, target: str, origin: str, label: str, load: Callable[[], object]) -> ActivationEntry:
     """An entry for an imported function or ``nn.Module`` class, its defaults read from its signature.
 
     torch is imported after the target: one that cannot be imported is answered without it.
@@ -124,7 +124,7 @@ def _target_spec(name: str, target: str, origin: str, label: str, load: Callable
     doc = (inspect.getdoc(obj) or "").strip().splitlines()
     fn = obj if not is_module else (lambda x, **params: obj(**params)(x))
     summary = doc[0] if doc else ""
-    return ActivationSpec(name, defaults, summary, (), target, origin, obj if is_module else None, loaded=fn)
+    return ActivationEntry(name, defaults, summary, (), target, origin, obj if is_module else None, loaded=fn)
 
 
 PROBE_SHAPE = (2, 3, 5)

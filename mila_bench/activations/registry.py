@@ -36,7 +36,7 @@ DEFINITIONS = "mila_bench.activations.definitions"
 
 
 @dataclass(frozen=True)
-class ActivationSpec:
+class ActivationEntry:
     """A registry entry: parameters' defaults, summary, which are always learned, and the function.
 
     Plugins and custom targets carry their imported object (``loaded``), where it comes from
@@ -60,14 +60,14 @@ class ActivationSpec:
 
 
 #: The built-in activations by name (aliases too); plugins are found separately.
-BUILTINS: dict[str, ActivationSpec] = {}
+BUILTINS: dict[str, ActivationEntry] = {}
 
 
 def builtin(name: str, summary: str, learnable: tuple[str, ...] = (), **defaults: float) -> None:
     """Declare the built-in ``name``: its parameters with their defaults; ``definitions.<name>`` computes it."""
     if name in BUILTINS:
         raise ValueError(f"activation {name!r} registered twice")
-    BUILTINS[name] = ActivationSpec(name, dict(defaults), summary, learnable)
+    BUILTINS[name] = ActivationEntry(name, dict(defaults), summary, learnable)
 
 
 def alias(name: str, of: str) -> None:

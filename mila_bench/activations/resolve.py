@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterable, Mapping
 import torch
 from torch import Tensor, nn
 
-from mila_bench.activations.catalog import checked_params, label, resolve_params, spec
-from mila_bench.activations.plugins import custom_spec, probe
+from mila_bench.activations.catalog import checked_params, label, resolve_params, find_entry
+from mila_bench.activations.plugins import custom_entry, probe
 from mila_bench.activations.registry import CUSTOM
 from mila_bench.errors import UsageError
 
@@ -24,7 +24,7 @@ class Activation(nn.Module):
 
     def __init__(self, name: str, learn: Iterable[str] = (), *, target: str | None = None, **params: float) -> None:
         super().__init__()
-        entry = custom_spec(target) if target is not None else spec(name)
+        entry = custom_entry(target) if target is not None else find_entry(name)
         self.name = name
         self.fn = entry.fn
         resolved = resolve_params(name, params, entry)

@@ -46,7 +46,7 @@ def parse_activation(text: str) -> ActivationChoice:
     from mila_bench import activations
 
     name, _, rest = text.strip().partition(":")
-    activations.spec(name)  # unknown name → one line listing the known ones
+    activations.find_entry(name)  # unknown name → one line listing the known ones
     given: dict[str, object] = {}
     for item in filter(None, (part.strip() for part in rest.split(","))):
         key, sep, value = item.partition("=")
@@ -54,7 +54,7 @@ def parse_activation(text: str) -> ActivationChoice:
             raise UsageError(f"--activation {text!r} is malformed; expected {SYNTAX}")
         given[key.strip()] = _parse_number(value, f"--activation {text!r}: {key.strip()}")
     choice = ActivationChoice(name, activations.resolve_params(name, given))
-    entry = activations.spec(name)
+    entry = activations.find_entry(name)
     if entry.target is not None:  # a plugin: checked on a small tensor before any figure is computed
         label = f"activation plugin {name!r} ({entry.target})"
         activations.probe(choice.module, label, tuple(sorted(choice.params.items())))

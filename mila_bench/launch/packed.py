@@ -126,8 +126,8 @@ def launch(config: DictConfig, hydra_context, task_function, job_overrides: Sequ
     """What ``PackedLauncher.launch`` does: plan the packs, train each, record every job through ``task_function``."""
     from hydra.core.utils import configure_log, filter_overrides, run_job, setup_globals
 
+    from mila_bench.launch.job_settings import prepare
     from mila_bench.packing import NotPackable, train_pack
-    from mila_bench.launch.sweep import prepare
 
     setup_globals()
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
@@ -161,18 +161,12 @@ def launch(config: DictConfig, hydra_context, task_function, job_overrides: Sequ
         if i in alone:
             shown = " ".join(filter_overrides(job_overrides[i]))
             log.info("job #%d (%s) runs alone: %s", initial_job_idx + i, shown, alone[i])
-        task = task_function if i not in outcomes else functools.partial(_recorded, task_function, outcomes[i])
+        # The sweep's job function (launch.sweep.task) records a packed job's outcome as it would its own run.
+        task = task_function if i not in outcomes else functools.partial(task_function, outcome=outcomes[i])
         returns.append(run_job(hydra_context=hydra_context, task_function=task, config=sweep_config,
                                job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir"))  # fmt: skip
         configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     return returns
-
-
-def _recorded(task_function, outcome, cfg: DictConfig):
-    """The sweep's job function for a job already trained in a pack: it records ``outcome``."""
-    from mila_bench.launch.sweep import task
-
-    return task(cfg, outcome)
 
 
 def _task_config(sweep_config: DictConfig) -> DictConfig:

@@ -141,7 +141,7 @@ def table_plans(table: Table) -> list[RowPlan]:
     from mila_bench.config import group_options
 
     published = {name for name, _ in PUBLISHED_ACTIVATIONS.values()} & set(activations.available())
-    registry = {n: tuple(activations.spec(n).defaults) for n in published}  # plugins are never published rows
+    registry = {n: tuple(activations.find_entry(n).defaults) for n in published}  # plugins are never published rows
     return plan_rows(table.rows, registry, group_options("activation"))
 
 

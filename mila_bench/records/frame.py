@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 PREFIXES = ("params.", "metrics.", "cost.", "learned.", "env.")
 #: The columns before the prefixed ones, then the prefixed ones in this order.
 LEADING = ("run_id", "status", "started", "parameters", "train_seconds", "resumed")
-PREFIXES_SHOWN = ("metrics.", "cost.", "learned.", "params.", "env.")
+PREFIXES_SHOWN = ("metrics.", "cost.", "learned.", "pack.", "params.", "env.")
 #: What ``mila-bench runs`` shows by default (a table a terminal can hold).
 TABLE_COLUMNS = (
     "run_id", "status", "params.dataset.name", "params.model.name", "params.activation.name",
@@ -42,8 +42,8 @@ def load_runs(results: str | PathLike[str] = "results") -> pd.DataFrame:
     ``train_seconds``, ``resumed`` (how many times it was resumed), ``params.*`` (the resolved
     config, flattened to dotted keys), ``metrics.*`` (the final epoch: top1, test_loss, ...;
     empty for a run still running or diverged), ``cost.*`` (step time, images/s, saved bytes per
-    image), ``learned.*`` (learned activation parameters) and ``env.*`` (torch, device, threads,
-    ...). A folder whose record cannot be read is left out with a warning naming it.
+    image), ``learned.*`` (learned activation parameters), ``pack.*`` (id, member, size, step_ms:
+    for runs trained in a pack) and ``env.*`` (torch, device, threads, ...). A folder whose record cannot be read is left out with a warning naming it.
     """
     import pandas as pd
 
@@ -194,6 +194,8 @@ def _row(record: Record) -> dict[str, Any]:
     if summary.cost is not None:
         row.update({f"cost.{k}": v for k, v in dataclasses.asdict(summary.cost).items()})
     row.update({f"learned.{k}": v for k, v in (summary.learned or {}).items()})
+    if summary.pack is not None:  # trained as a member of a pack (hydra/launcher=packed)
+        row.update({f"pack.{k}": v for k, v in dataclasses.asdict(summary.pack).items()})
     row.update({f"env.{k}": v for k, v in dataclasses.asdict(summary.environment).items() if not isinstance(v, (dict, list))})
     row["env.python"] = summary.versions.python
     return row

@@ -10,7 +10,8 @@ Version history (summary): 1 — the keys as first recorded; 2 — adds ``schema
 optional ``process`` (the run's process-wide settings); 3 — adds the optional
 ``environment.git_commit`` (the source checkout the run ran from); 4 — adds the optional
 ``environment.cpu_capability``, ``interop_threads``, ``torch_build`` and ``env_vars`` (what picks
-and steers the CPU kernels). Checkpoint: 1 — as :class:`Checkpoint`.
+and steers the CPU kernels); 5 — adds the optional ``pack`` (the pack a run trained in, see
+:class:`Pack`). Checkpoint: 1 — as :class:`Checkpoint`.
 """
 
 from __future__ import annotations
