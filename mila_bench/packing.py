@@ -56,14 +56,14 @@ def train_pack(
     todo: list[tuple[int, pipeline.Resolved]] = []
     for i, cfg in enumerate(cfgs):
         try:
-            plan = pipeline.resolve(cfg)
+            resolved = pipeline.resolve(cfg)
         except UsageError as err:  # a diverged run not re-run, an unwritable folder: this member's answer
             results[i] = err
             continue
-        if plan.completed is not None:
-            results[i] = pipeline.recorded_result(plan.completed)
+        if resolved.completed is not None:
+            results[i] = pipeline.recorded_result(resolved.completed)
         else:
-            todo.append((i, plan))
+            todo.append((i, resolved))
     if not todo:
         return results  # type: ignore[return-value]
     first = cfgs[todo[0][0]]
@@ -78,16 +78,16 @@ def train_pack(
             raise NotPackable(reason)
         pack_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
         opened, records, views = [], [], []
-        for k, ((i, plan), member) in enumerate(zip(todo, members)):
+        for k, ((i, resolved), member) in enumerate(zip(todo, members)):
             tag = reproductions[i] if reproductions is not None else None
-            run = pipeline.open_record(cfgs[i], plan, data, tag, settings.record())
+            run = pipeline.open_record(cfgs[i], resolved, data, tag, settings.as_summary())
             if run.summary.pack is None:  # a resumed member keeps the pack it started in
                 run.summary = replace(run.summary, pack=Pack(pack_id, k, len(todo)))
                 runs.write_summary(run.run_dir, run.summary)
             opened.append(run)
             record = pipeline.KeepRecord(run, settings, cfgs[i].optimizer.lr)
             records.append(record)
-            views.append(pipeline.start_trackers(cfgs[i], plan, run))
+            views.append(pipeline.start_trackers(cfgs[i], resolved, run))
             member.resume = run.resume
             member.callbacks = [record, EpochEnd(views[-1].log_epoch)]
         timer = StepTimer(device)
@@ -109,13 +109,13 @@ def train_pack(
             if isinstance(err, KeyboardInterrupt):
                 raise pipeline.interrupted(opened[0]) from None
             raise
-        process = settings.record()
-    for (i, plan), member, run, record, view in zip(todo, members, opened, records, views):
+        process = settings.as_summary()
+    for (i, resolved), member, run, record, view in zip(todo, members, opened, records, views):
         run.summary = replace(run.summary, pack=replace(run.summary.pack, step_ms=timer.median_ms()))
         if member.diverged is not None:
             results[i] = record.error()
         else:
-            results[i] = pipeline.finish(plan, run, member.model, member.history, process,
+            results[i] = pipeline.finish(resolved, run, member.model, member.history, process,
                                          member_cost(run_cost(member.model, data.train, first.trainer.batch_size, timer), len(todo)))  # fmt: skip
             run.summary = results[i].summary
         view.finish(run.summary, run.run_dir)

@@ -78,26 +78,26 @@ def train(
     checkpoint for ``trainer.resume=true`` (:class:`RunInterrupted`). ``reproduction`` tags the run
     with the published table row it reproduces.
     """
-    plan = resolve(cfg)
-    if plan.completed is not None:
-        return recorded_result(plan.completed)
+    resolved = resolve(cfg)
+    if resolved.completed is not None:
+        return recorded_result(resolved.completed)
     from mila_bench.models import check_buildable
     from mila_bench.training.run_settings import run_settings
 
     # Threads, determinism, precision flags and Mila's kernels from cfg alone, for data loading and
     # fit; restored when the run ends. What the run set and which kernels ran go into summary.process.
     with run_settings(cfg) as settings:
-        data = load_data(cfg, plan.device)
+        data = load_data(cfg, resolved.device)
         check_buildable(cfg.model, data.input_shape, data.num_classes)  # before the record exists
-        run = open_record(cfg, plan, data, reproduction, settings.record())
-        views = start_trackers(cfg, plan, run)
+        run = open_record(cfg, resolved, data, reproduction, settings.as_summary())
+        views = start_trackers(cfg, resolved, run)
         try:
             model, history, cost = fit_run(cfg, data, run, _chain(views.log_epoch, on_epoch), settings)
         except BaseException:  # diverged (recorded so), interrupted or failed: the trackers end the run as recorded
             views.finish(run.summary, run.run_dir)
             raise
-        process = settings.record()
-    result = finish(plan, run, model, history, process, cost)
+        process = settings.as_summary()
+    result = finish(resolved, run, model, history, process, cost)
     views.finish(result.summary, run.run_dir)
     return result
 
@@ -115,11 +115,11 @@ def resolve(cfg: DictConfig) -> Resolved:
     from mila_bench.records import runs
     from mila_bench.training.device_check import check_cuda_possible
 
-    plan = Resolved(Path(cfg.results.dir), Path(cfg.results.markdown))
-    runs.check_writable(plan.results_dir, plan.markdown)
-    previous = runs.find_resumable(plan.results_dir, cfg) if cfg.trainer.resume else None
+    resolved = Resolved(Path(cfg.results.dir), Path(cfg.results.markdown))
+    runs.check_writable(resolved.results_dir, resolved.markdown)
+    previous = runs.find_resumable(resolved.results_dir, cfg) if cfg.trainer.resume else None
     if previous and previous[1] == "completed":
-        return replace(plan, completed=previous[0])
+        return replace(resolved, completed=previous[0])
     if previous and previous[1] == "diverged":
         raise RunDiverged(
             f"trainer.resume=true: this config's run {previous[0]} already diverged (recorded, no Results.md row); "
@@ -129,7 +129,7 @@ def resolve(cfg: DictConfig) -> Resolved:
     check_obtainable(cfg.dataset)
     from mila_bench.training.engine import select_device
 
-    return replace(plan, unfinished=previous[0] if previous else None, device=select_device(str(cfg.device)))
+    return replace(resolved, unfinished=previous[0] if previous else None, device=select_device(str(cfg.device)))
 
 
 def load_data(cfg: DictConfig, device: torch.device) -> Dataset:
@@ -142,17 +142,17 @@ def load_data(cfg: DictConfig, device: torch.device) -> Dataset:
 
 
 def open_record(
-    cfg: DictConfig, plan: Resolved, data: Dataset, reproduction: Reproduction | None, process: dict | None
+    cfg: DictConfig, resolved: Resolved, data: Dataset, reproduction: Reproduction | None, process: dict | None
 ) -> OpenRun:
     """Create the run's folder (config.yaml, summary.json with status ``running``), or reopen the
-    unfinished run ``plan`` resumes: its last checkpoint, and the resumption noted in its summary."""
+    unfinished run ``resolved`` resumes: its last checkpoint, and the resumption noted in its summary."""
     from mila_bench.records import checkpoints, runs
 
-    if plan.unfinished is None:
-        summary = new_summary(cfg, data, plan.device, reproduction, process)
-        run_dir = runs.start_run(plan.results_dir, summary.run_id, OmegaConf.to_yaml(cfg, resolve=True), summary)
+    if resolved.unfinished is None:
+        summary = new_summary(cfg, data, resolved.device, reproduction, process)
+        run_dir = runs.start_run(resolved.results_dir, summary.run_id, OmegaConf.to_yaml(cfg, resolve=True), summary)
         return OpenRun(run_dir, summary)
-    run_dir = plan.unfinished
+    run_dir = resolved.unfinished
     path = run_dir / checkpoints.CHECKPOINT_NAME
     # The checkpoint first: a corrupt one is refused before anything in the folder changes.
     resume = checkpoints.load(path) if path.exists() else None
@@ -161,7 +161,7 @@ def open_record(
     summary = replace(
         summary,
         resumed_from_epoch=[*(summary.resumed_from_epoch or []), epoch],
-        resumed_environment=[*(summary.resumed_environment or []), environment(plan.device, cfg.trainer.deterministic)],
+        resumed_environment=[*(summary.resumed_environment or []), environment(resolved.device, cfg.trainer.deterministic)],
     )
     runs.write_summary(run_dir, summary)
     return OpenRun(run_dir, summary, resume)
@@ -204,14 +204,14 @@ def new_summary(
     )
 
 
-def start_trackers(cfg: DictConfig, plan: Resolved, run: OpenRun) -> Trackers:
+def start_trackers(cfg: DictConfig, resolved: Resolved, run: OpenRun) -> Trackers:
     """The trackers ``cfg.logger`` selects, started on the record just written: the params they log are
     its config.yaml's, as ``mila-bench export`` logs them for a record made without them."""
     from mila_bench.records import runs
     from mila_bench.trackers.base import params
     from mila_bench.trackers.fanout import Trackers
 
-    views = Trackers(cfg.get("logger"), plan.results_dir)
+    views = Trackers(cfg.get("logger"), resolved.results_dir)
     if views.active:
         views.start(run.summary, params(runs.read_config(run.run_dir)))
     return views
@@ -243,7 +243,7 @@ class KeepRecord(Callback):
         from mila_bench.records import runs
 
         where = Divergence(error.epoch, error.step)
-        self.run.summary = replace(self.run.summary, status="diverged", diverged=where, process=self.settings.record())
+        self.run.summary = replace(self.run.summary, status="diverged", diverged=where, process=self.settings.as_summary())
         runs.write_summary(self.run.run_dir, self.run.summary)
 
     def error(self) -> RunDiverged:
@@ -292,7 +292,7 @@ def interrupted(run: OpenRun) -> RunInterrupted:
 
 
 def finish(
-    plan: Resolved,
+    resolved: Resolved,
     run: OpenRun,
     model: torch.nn.Module,
     history: list[EpochMetrics],
@@ -317,7 +317,7 @@ def finish(
         process=process,
     )
     runs.write_summary(run.run_dir, summary)
-    results_md.append_row(plan.markdown, results_md.section_name(summary), results_md.results_row(summary))
+    results_md.append_row(resolved.markdown, results_md.section_name(summary), results_md.results_row(summary))
     return RunResult(summary.run_id, run.run_dir, history, summary, model=model)
 
 

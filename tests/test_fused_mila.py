@@ -134,7 +134,7 @@ def test_auto_compiles_only_after_enough_work(impl, monkeypatch) -> None:
     state.where = (2, 7)
     mila(large, 0.5)  # the third large call crosses the threshold
     assert calls == ["forward"]
-    assert state.record() == {"impl": "auto", "kernels": ["eager", "compiled"], "compile_after_elements": 210_000,
+    assert state.as_summary() == {"impl": "auto", "kernels": ["eager", "compiled"], "compile_after_elements": 210_000,
                               "switched_to_compiled": {"elements": 210_000, "epoch": 2, "step": 7}}  # fmt: skip
 
 
@@ -183,7 +183,7 @@ def test_auto_falls_back_to_eager_when_compiling_fails(impl, monkeypatch) -> Non
     state = impl(fused_mila.MilaKernels("auto", after_elements=0))
     x = torch.randn(1 << 17)
     torch.testing.assert_close(mila(x, 0.0), F.mish(x), rtol=1e-6, atol=1e-7)
-    assert fused_mila._compile_failed and state.record()["compile_failed"] and state.used == ["eager"]
+    assert fused_mila._compile_failed and state.as_summary()["compile_failed"] and state.used == ["eager"]
     impl("compiled")
     with pytest.raises(RuntimeError, match="no C\\+\\+ compiler"):
         mila(x, 0.0)

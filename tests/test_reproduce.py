@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT, run_cli
 from mila_bench.config import compose
 from mila_bench.published.tables import (
-    PUBLISHED_ACTIVATIONS, PublishedRow, plan_rows, published_csv, published_tables, table_plans,
+    PUBLISHED_ACTIVATIONS, PublishedRow, plan_rows, published_csv, published_tables, table_recipes,
 )  # fmt: skip
 from mila_bench.records.schema import Summary
 from mila_bench.report.reproduction import comparison_section
@@ -172,7 +172,7 @@ def record(activation: str, seed: int, top1: float, loss: float, **params: float
 
 def test_comparison_reads_each_delta_against_our_spread() -> None:
     table = published_tables()["cifar10-resnet56-v1"]  # Mila β = -0.25: 92.59 %, loss 0.429828, 200 epochs
-    plans = [p for p in table_plans(table) if p.name == "mila" and p.params == {"beta": -0.25}]
+    plans = [p for p in table_recipes(table) if p.name == "mila" and p.params == {"beta": -0.25}]
     records = [
         record("mila", 0, 92.0, 0.38, beta=-0.25), record("mila", 1, 93.0, 0.39, beta=-0.25),
         record("mila", 2, 92.5, 0.40, beta=-0.25),  # top-1 92.5 ± 0.5: Δ -0.09 within; loss 0.39 ± 0.01: Δ -0.0398 beyond

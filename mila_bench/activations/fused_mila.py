@@ -115,7 +115,7 @@ class MilaKernels:
         self.switched = dict(state["switched"]) if state["switched"] is not None else None
         self.used, self.compile_failed = list(state["used"]), bool(state["compile_failed"])
 
-    def record(self) -> dict[str, object]:
+    def as_summary(self) -> dict[str, object]:
         """For summary.json: the impl, the kernels that ran and, for auto, where it switched."""
         out: dict[str, object] = {"impl": self.impl, "kernels": list(self.used)}
         if self.impl == "auto":

@@ -5,8 +5,8 @@ fill a GPU (its step is launch-bound) and pays per-operation overhead on a CPU. 
 groups the jobs whose configs are equal but for ``seed`` and the ``activation`` group (name and
 parameters; its kernel choice ``impl`` must match), into packs of up to ``max_pack``, and
 trains each pack as one batched model (``packing.train_pack``). Each member is then recorded by
-the sweep's own job function (``launch.sweep.task``) exactly as a job trained alone, so
-``report``, the job records and optuna see no difference. Jobs that cannot be packed run one
+the sweep's own job function (``launch.sweep.job``) exactly as a job trained alone, so
+``report``, the job files and optuna see no difference. Jobs that cannot be packed run one
 after another as under Hydra's basic launcher, with one line saying why.
 """
 
@@ -161,9 +161,9 @@ def launch(config: DictConfig, hydra_context, task_function, job_overrides: Sequ
         if i in alone:
             shown = " ".join(filter_overrides(job_overrides[i]))
             log.info("job #%d (%s) runs alone: %s", initial_job_idx + i, shown, alone[i])
-        # The sweep's job function (launch.sweep.task) records a packed job's outcome as it would its own run.
-        task = task_function if i not in outcomes else functools.partial(task_function, outcome=outcomes[i])
-        returns.append(run_job(hydra_context=hydra_context, task_function=task, config=sweep_config,
+        # The sweep's job function (launch.sweep.job) records a packed job's outcome as it would its own run.
+        function = task_function if i not in outcomes else functools.partial(task_function, outcome=outcomes[i])
+        returns.append(run_job(hydra_context=hydra_context, task_function=function, config=sweep_config,
                                job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir"))  # fmt: skip
         configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     return returns

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from mila_bench.errors import UsageError
 from mila_bench.overrides import override_key
-from mila_bench.published.tables import find_table, table_plans
+from mila_bench.published.tables import find_table, table_recipes
 from mila_bench.records.schema import Reproduction
 from mila_bench.report.reproduction import section_from_records, section_heading
 
@@ -31,7 +31,7 @@ def reproduce(
     from mila_bench.config import compose
 
     table = find_table(table_name)
-    plans = table_plans(table)
+    plans = table_recipes(table)
     for override in overrides:
         key = override_key(override)
         if key == "seed" or key.split(".")[0] == "activation":

@@ -2,13 +2,13 @@
 
 Hydra does the sweeping and launching: its sweepers expand the overrides (the basic grid, or
 optuna's search) and its launchers run the jobs (basic: one after another; joblib: processes
-on this machine; submitit: SLURM or local subprocesses). Each job is :func:`task`, which calls
+on this machine; submitit: SLURM or local subprocesses). Each job is :func:`job`, which calls
 :func:`mila_bench.pipeline.train`, so it records its run and Results.md row exactly as
 ``train`` does. This module adds only what Hydra leaves to the application:
 
 - :func:`plan` composes and validates every combination first, so bad input is one line and
   nothing is launched or written;
-- :func:`task` records a failing job (``mila_bench_job.json`` in its Hydra folder, written by
+- :func:`job` records a failing job (``mila_bench_job.json`` in its Hydra folder, written by
   :func:`mila_bench.records.jobs.write_job`) instead
   of raising, so one failure does not stop the other jobs, and :func:`run` reports it;
 - parallel jobs get a share of the cores (``trainer.threads``) rather than each taking all;
@@ -173,7 +173,7 @@ def run(the_plan: SweepPlan) -> Outcome:
     from mila_bench.launch.packed import register
 
     register()  # hydra/launcher=packed, whatever the install mode
-    main = hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")(task)
+    main = hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")(job)
     argv = sys.argv
     # hydra.main is Hydra's public entry point and reads its command line from sys.argv.
     sys.argv = [argv[0] if argv else "mila-bench", "--multirun", *the_plan.arguments]
@@ -189,7 +189,7 @@ def run(the_plan: SweepPlan) -> Outcome:
     return Outcome(the_plan, read_jobs(the_plan.sweep_dir), code)
 
 
-def task(cfg, outcome: RunResult | Exception | None = None) -> float | None:
+def job(cfg, outcome: RunResult | Exception | None = None) -> float | None:
     """One sweep job: ``pipeline.train(cfg)``; returns the objective for the sweeper.
 
     ``outcome``: the job was already trained (a member of a pack, ``launch.packed``): its result
@@ -305,12 +305,12 @@ def _missing(outcome: Outcome) -> list[str]:
     done = {r.get("job") for r in outcome.records}
     slurm = slurm_jobs(sweep_dir) if on_slurm(outcome.plan.launcher_target) else {}
     parts = []
-    for job in (n for n in range(len(combos)) if n not in done):
-        state = slurm_state(slurm[job]) if job in slurm else None
-        ended = f"SLURM job {slurm[job]} ended {state}" if state else "ended"
+    for number in (n for n in range(len(combos)) if n not in done):
+        state = slurm_state(slurm[number]) if number in slurm else None
+        ended = f"SLURM job {slurm[number]} ended {state}" if state else "ended"
         parts.append(
-            f"#{job} ({' '.join(combos[job])}): {ended} without a record (killed, out of memory, preempted or never "
-            f"started; log in {sweep_dir / '.submitit' / slurm[job] if job in slurm else sweep_dir}); "
+            f"#{number} ({' '.join(combos[number])}): {ended} without a record (killed, out of memory, preempted or never "
+            f"started; log in {sweep_dir / '.submitit' / slurm[number] if number in slurm else sweep_dir}); "
             "re-run the same sweep with trainer.resume=true to finish it"
         )
     return parts

@@ -3,7 +3,7 @@
 The numbers ship with the package (``published/original_results.csv``, every row of the
 original tables). A table is one (dataset, ResNet depth, version), named like
 ``cifar10-resnet20-v1``; its recipe is ``configs/experiment/cifar10_resnet20_v1.yaml``. Each
-published row becomes activation overrides (:class:`RowPlan`); rows whose activation this
+published row becomes activation overrides (:class:`RowRecipe`); rows whose activation this
 installation cannot run are skipped with the reason, not guessed.
 """
 
@@ -66,7 +66,7 @@ class Table:
 
 
 @dataclass
-class RowPlan:
+class RowRecipe:
     """How one published row is run here: registry name and overrides, or why it is skipped."""
 
     row: PublishedRow
@@ -109,33 +109,33 @@ def published_tables() -> dict[str, Table]:
     return tables
 
 
-def plan_rows(rows: Sequence[PublishedRow], registry: Mapping[str, Collection[str]], configs: Collection[str]) -> list[RowPlan]:
+def plan_rows(rows: Sequence[PublishedRow], registry: Mapping[str, Collection[str]], configs: Collection[str]) -> list[RowRecipe]:
     """Overrides per row; ``registry`` maps each runnable activation to its parameter names."""
     plans = []
     for row in rows:
         if row.activation not in PUBLISHED_ACTIVATIONS:
-            plans.append(RowPlan(row, skipped=f"no mapping from the published activation {row.activation!r}"))
+            plans.append(RowRecipe(row, skipped=f"no mapping from the published activation {row.activation!r}"))
             continue
         name, stated = PUBLISHED_ACTIVATIONS[row.activation]
         params = dict(stated)
         if name not in registry:
-            plans.append(RowPlan(row, name, skipped=f"{name!r} is not in the activation registry"))
+            plans.append(RowRecipe(row, name, skipped=f"{name!r} is not in the activation registry"))
             continue
         if name not in configs:
-            plans.append(RowPlan(row, name, skipped=f"no configs/activation/{name}.yaml"))
+            plans.append(RowRecipe(row, name, skipped=f"no configs/activation/{name}.yaml"))
             continue
         if row.beta is not None and "beta" in registry[name]:
             params["beta"] = row.beta
         missing = sorted(set(params) - set(registry[name]))
         if missing:
-            plans.append(RowPlan(row, name, skipped=f"the registry's {name!r} has no parameter {missing[0]!r}"))
+            plans.append(RowRecipe(row, name, skipped=f"the registry's {name!r} has no parameter {missing[0]!r}"))
             continue
         overrides = [f"activation={name}", *(f"++activation.{k}={v:g}" for k, v in params.items())]
-        plans.append(RowPlan(row, name, overrides, params={k: float(f"{v:g}") for k, v in params.items()}))
+        plans.append(RowRecipe(row, name, overrides, params={k: float(f"{v:g}") for k, v in params.items()}))
     return plans
 
 
-def table_plans(table: Table) -> list[RowPlan]:
+def table_recipes(table: Table) -> list[RowRecipe]:
     """:func:`plan_rows` for ``table`` against this installation's registry and activation configs."""
     from mila_bench import activations
     from mila_bench.config import group_options
@@ -190,7 +190,7 @@ def table_lines(seeds: int = 3, epochs: int | None = None) -> list[str]:
     lines, bases = [], {}
     for table in published_tables().values():
         names = ", ".join(dict.fromkeys(PUBLISHED_ACTIVATIONS.get(r.activation, (r.activation,))[0] for r in table.rows))
-        runs = seeds * sum(1 for p in table_plans(table) if not p.skipped)
+        runs = seeds * sum(1 for p in table_recipes(table) if not p.skipped)
         plan = recipe(table)
         n = epochs or plan["epochs"]
         work = Workload(plan["dataset"], model_items(plan["model"]), plan["batch_size"], SIZES[plan["dataset"]][0], n, device)

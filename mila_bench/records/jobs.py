@@ -1,4 +1,4 @@
-"""Sweep job records: ``mila_bench_job.json`` in each job's Hydra folder of a sweep.
+"""Sweep job files: ``mila_bench_job.json`` in each job's Hydra folder of a sweep.
 
 ``mila-bench sweep`` writes one per job (:func:`write_job`): its number, overrides, objective
 and status, and the run it recorded or the error that stopped it. ``report`` reads them back
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-JOB_RECORD = "mila_bench_job.json"
+JOB_FILE = "mila_bench_job.json"
 
 
 def write_job(job_dir: Path, record: dict) -> None:
@@ -18,13 +18,13 @@ def write_job(job_dir: Path, record: dict) -> None:
     from mila_bench.atomic import atomic_write
 
     text = json.dumps(record, indent=2) + "\n"
-    atomic_write(job_dir / JOB_RECORD, lambda f: f.write(text), binary=False)
+    atomic_write(job_dir / JOB_FILE, lambda f: f.write(text), binary=False)
 
 
 def read_jobs(sweep_dir: Path) -> list[dict]:
-    """The job records of a sweep folder, by job number."""
+    """The job files of a sweep folder, by job number."""
     records = []
-    for path in sweep_dir.rglob(JOB_RECORD):
+    for path in sweep_dir.rglob(JOB_FILE):
         try:
             records.append(json.loads(path.read_text()))
         except (OSError, ValueError):

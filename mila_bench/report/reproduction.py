@@ -9,7 +9,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 
-from mila_bench.published.tables import RowPlan, Table, published_tables, recipe_epochs, table_plans
+from mila_bench.published.tables import RowRecipe, Table, published_tables, recipe_epochs, table_recipes
 from mila_bench.records.schema import EpochMetrics, Summary
 from mila_bench.overrides import override_key
 
@@ -43,7 +43,7 @@ def section_from_records(records: Sequence) -> list[str]:
     writes it and ``report`` rebuilds it: the newest completed run per (row, seed) counts."""
     tag = records[0].summary.reproduction
     table = published_tables()[tag.table]
-    plans = table_plans(table)
+    plans = table_recipes(table)
     if tag.only:
         plans = [p for p in plans if p.name in tag.only]
     newest: dict[tuple[str, int], object] = {}
@@ -59,7 +59,7 @@ def _plural(n: int, word: str) -> str:
 
 
 
-def matches(plan: RowPlan, record: Summary) -> bool:
+def matches(plan: RowRecipe, record: Summary) -> bool:
     """Whether a run (its summary) is a run of ``plan``: its activation with the plan's parameters."""
     params = record.activation_params
     return record.activation == plan.name and all(
@@ -68,11 +68,11 @@ def matches(plan: RowPlan, record: Summary) -> bool:
 
 
 def comparison_section(
-    table: Table, plans: Sequence[RowPlan], records: Sequence[Summary], overrides: Sequence[str] = ()
+    table: Table, plans: Sequence[RowRecipe], records: Sequence[Summary], overrides: Sequence[str] = ()
 ) -> list[str]:
     """The body of a reproduction section (comparison table, then notes) from the runs' records.
 
-    ``plans``: the table's rows as :func:`table_plans` gives them (skipped ones are listed);
+    ``plans``: the table's rows as :func:`table_recipes` gives them (skipped ones are listed);
     ``records``: the summaries of the reproduction's completed runs, matched to rows by
     activation and parameters; rows without runs are left out.
     """
@@ -113,7 +113,7 @@ def comparison_section(
     return [*body, "", *[f"{n}  " for n in notes]]
 
 
-def comparison_table(results: Sequence[tuple[RowPlan, Sequence[EpochMetrics]]]) -> tuple[list[str], int, int]:
+def comparison_table(results: Sequence[tuple[RowRecipe, Sequence[EpochMetrics]]]) -> tuple[list[str], int, int]:
     """Markdown lines: per row, our mean ± std and n beside the published Top-1/3/5 and loss, and Δ
     read against our spread; also how many Δs were within the spread, of how many read."""
     import pandas as pd

@@ -180,11 +180,11 @@ class RunSettings:
     cfg: object
     state: ProcessState
 
-    def record(self) -> dict[str, object]:
+    def as_summary(self) -> dict[str, object]:
         """For summary.json (``process``): what the run set, and the Mila kernels that actually ran."""
         keep = ("threads", "deterministic", "float32_matmul_precision", "matmul_tf32", "cudnn_tf32",
                 "cudnn_benchmark", "cudnn_deterministic")  # fmt: skip
-        return {**{k: getattr(self.state, k) for k in keep}, "mila_kernels": self.state.mila_kernels.record()}
+        return {**{k: getattr(self.state, k) for k in keep}, "mila_kernels": self.state.mila_kernels.as_summary()}
 
 
 _active: list[RunSettings] = []
