@@ -13,7 +13,8 @@ the remaining parts are skipped and say so):
    after epoch 1's checkpoint and resumed with ``trainer.resume=true``, against the same run
    uninterrupted: same metrics.csv?
 3. ``throughput``: ResNet-20 v1 training (the recipe, batch 32) through the real
-   ``mila-bench train`` command, one process per variant: plain, compile, CUDA graphs
+   ``mila-bench train`` command, one process per variant: plain, the whole step as one CUDA
+   graph (``trainer.cuda_graph=true``, fp32 and amp), compile, CUDA graphs
    (``trainer.compile=reduce-overhead``), amp, deterministic, CUDA graphs + amp; per-epoch
    train loss and final top-1 of each, images/s from the median epoch after the first (which
    pays compilation), and the 200-epoch recipe's training time extrapolated from it (50,000
@@ -39,10 +40,11 @@ Speed is reported, never judged. Exit code 0 and "all checks passed" otherwise.
 Time on one H200 (estimated from the per-epoch times measured there on 2026-12-04, plain
 4.3 s and amp 8.5 s per epoch of 10,240 images, ~10 s to start a process, 30-60 s of
 compilation per compiling process; the whole script not yet timed end to end): agreement
-~15 s, resume ~40 s (three short processes), throughput ~290 s (2 epochs each: plain ~20 s,
-amp ~30 s, deterministic ~20 s, the three compiling variants ~70 s each, later ones reusing
-Triton's kernel cache), mila ~60 s: ~400 s, inside the default budget of 450 s (8 minutes with
-set-up). Two epochs tell learning from not learning (the failing runs' top-1 was at chance
+~15 s, resume ~40 s (three short processes), throughput ~330 s (2 epochs each: plain ~20 s,
+the step as one CUDA graph ~15 s and with amp ~20 s (not yet run on a GPU), amp ~30 s,
+deterministic ~20 s, the three compiling variants ~70 s each, later ones reusing Triton's kernel
+cache), mila ~60 s: ~445 s, at the default budget of 450 s (8 minutes with set-up; what does not
+fit is skipped and fails, so a GPU session sees it). Two epochs tell learning from not learning (the failing runs' top-1 was at chance
 from epoch 1) and the second is a steady epoch for images/s. A variant's process is stopped after
 ``variant_timeout`` seconds (180 on CUDA) so one stuck compilation cannot eat the others' time.
 
@@ -93,6 +95,8 @@ SIZES = {
 #: overrides of each and which tolerance of TOLERANCES["variants"] it is held to.
 VARIANTS: dict[str, tuple[list[str], str]] = {
     "plain": ([], "fp32"),
+    "step_graph": (["trainer.cuda_graph=true"], "fp32"),
+    "step_graph_amp": (["trainer.cuda_graph=true", "trainer.amp=true"], "bf16"),
     "compile": (["trainer.compile=true"], "fp32"),
     "cuda_graphs": (["trainer.compile=reduce-overhead"], "fp32"),
     "cuda_graphs_amp": (["trainer.compile=reduce-overhead", "trainer.amp=true"], "bf16"),
@@ -325,6 +329,9 @@ def throughput(sizes: dict, device: torch.device, cifar: Path, with_compile: boo
     for name, (extra, precision) in VARIANTS.items():
         if any(e.startswith("trainer.compile=") for e in extra) and not with_compile:
             result[name] = {"skipped": f"compile variants are off on {device.type} (pass --compile)"}
+            continue
+        if "trainer.cuda_graph=true" in extra and device.type != "cuda":
+            result[name] = {"skipped": f"trainer.cuda_graph replays CUDA graphs: not on {device.type}"}
             continue
         if remaining() < 30:
             result[name] = {"skipped": OVER_BUDGET}

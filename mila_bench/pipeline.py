@@ -127,9 +127,11 @@ def resolve(cfg: DictConfig) -> Resolved:
         )
     check_cuda_possible(str(cfg.device))  # these two answer before torch is imported where they can
     check_obtainable(cfg.dataset)
-    from mila_bench.training.engine import select_device
+    from mila_bench.training.engine import check_cuda_graph, select_device
 
-    return replace(resolved, unfinished=previous[0] if previous else None, device=select_device(str(cfg.device)))
+    device = select_device(str(cfg.device))
+    check_cuda_graph(cfg.trainer.cuda_graph, device, None, packed=False)  # before any record exists
+    return replace(resolved, unfinished=previous[0] if previous else None, device=device)
 
 
 def load_data(cfg: DictConfig, device: torch.device) -> Dataset:
@@ -360,6 +362,7 @@ def fit_model(
             scheduler=member.scheduler,
             amp=cfg.trainer.amp,
             compiled=cfg.trainer.compile,
+            cuda_graph=cfg.trainer.cuda_graph,
             resume=resume,
             callbacks=callbacks,
         )

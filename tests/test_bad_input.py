@@ -70,6 +70,10 @@ def cases() -> list:
     ]
     if not torch.cuda.is_available():
         rows.append(("cuda without CUDA", [*train, "device=cuda"], "CUDA is not available"))
+        rows.append(("cuda graph on cpu", [*train, "trainer.cuda_graph=true"],
+                     "trainer.cuda_graph=true replays CUDA graphs, but this run's device is cpu; allowed there: trainer.cuda_graph=false"))
+    rows.append(("cuda graph with compile", [*train, "trainer.cuda_graph=true", "trainer.compile=true"],
+                 "trainer.cuda_graph=true captures the eager step; trainer.compile=True compiles it instead"))
     return [pytest.param(args, expected, id=name) for name, args, expected in rows]
 
 

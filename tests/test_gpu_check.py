@@ -45,6 +45,8 @@ def agreeing_summary() -> dict:
         "resume": {"epochs": 3, "stopped_after_epoch": 1, "same_metrics": True, "max_abs_diff": 0.0},
         "throughput": {
             "plain": run(PLAIN_LOSSES, 1.0),
+            "step_graph": run([0.41, 0.012, 0.0041], 1.0),  # (the step-graph variants: not yet run on a GPU)
+            "step_graph_amp": run([0.46, 0.019, 0.007], 0.997, "bf16"),
             "compile": run([0.43, 0.011, 0.0041], 1.0),  # a compiled run that learns: reduction order only
             "cuda_graphs": run([0.40, 0.013, 0.004], 0.999),
             "cuda_graphs_amp": run([0.47, 0.02, 0.006], 0.995, "bf16"),

@@ -46,6 +46,8 @@ def why_alone(cfg: DictConfig) -> str | None:
     compiled = cfg.trainer.get("compile")
     if compiled not in (False, None) and str(compiled).lower() != "false":
         return f"trainer.compile={compiled} compiles one model; packed members run as one batched model instead"
+    if cfg.trainer.get("cuda_graph"):
+        return "trainer.cuda_graph=true captures one model's step; packed members run as one batched model instead"
     return None
 
 

@@ -222,8 +222,9 @@ class Summary:
 #: code used before the key was written out. A recorded ``config.yaml`` without them is read with
 #: them (:func:`upgrade_config`), so its run still compares equal to a new run of the same settings
 #: (the report's configurations, ``trainer.resume``).
-CONFIG_KEYS_ADDED: dict[tuple[str, str], dict[str, object]] = {
+CONFIG_KEYS_ADDED: dict[tuple[str, str | None], dict[str, object]] = {
     ("optimizer", "adam"): {"eps": 1e-8},  # torch's Adam default, which build_optimizer used when unset
+    ("trainer", None): {"cuda_graph": False},  # None: every option of the group (the trainer has one)
 }
 
 
@@ -232,7 +233,7 @@ def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
     upgraded = dict(config)
     for (group, option), added in CONFIG_KEYS_ADDED.items():
         node = upgraded.get(group)
-        if isinstance(node, dict) and node.get("name") == option:
+        if isinstance(node, dict) and (option is None or node.get("name") == option):
             upgraded[group] = {**node, **{k: v for k, v in added.items() if k not in node}}
     return upgraded
 

@@ -49,6 +49,9 @@ def check_trainer(cfg: Mapping) -> None:
     integer("trainer.eval_batch_size", cfg["eval_batch_size"], 1)
     if cfg["threads"] is not None:
         integer("trainer.threads", cfg["threads"], 1)
-    for key in ("progress", "amp", "resume", "deterministic"):
+    for key in ("progress", "amp", "resume", "deterministic", "cuda_graph"):
         flag(f"trainer.{key}", cfg[key])
     check_compile(cfg["compile"])
+    if cfg["cuda_graph"] is True and check_compile(cfg["compile"]) is not None:
+        raise UsageError(f"trainer.cuda_graph=true captures the eager step; trainer.compile={cfg['compile']} compiles it "
+                         "instead; allowed: one of the two")  # fmt: skip

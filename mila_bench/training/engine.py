@@ -94,6 +94,19 @@ def compile_mode(value: object, device: torch.device) -> str | None:
     return mode
 
 
+def check_cuda_graph(enabled: bool, device: torch.device, mode: str | None, packed: bool) -> None:
+    """``trainer.cuda_graph=true`` replays a lone run's step on CUDA; anywhere else it is one clear line."""
+    if not enabled:
+        return
+    if device.type != "cuda":
+        raise UsageError(f"trainer.cuda_graph=true replays CUDA graphs, but this run's device is {device.type}; "
+                         "allowed there: trainer.cuda_graph=false")  # fmt: skip
+    if mode is not None or packed:
+        what = f"trainer.compile={mode}" if mode is not None else "a packed run"
+        raise UsageError(f"trainer.cuda_graph=true captures the eager step; {what} does not take it; "
+                         "allowed: trainer.cuda_graph=true with trainer.compile=false, unpacked")  # fmt: skip
+
+
 def compile_model(model: nn.Module, mode: str | None) -> nn.Module:
     """``model`` through torch.compile in ``mode`` (None: the model itself).
 
@@ -191,12 +204,32 @@ class Member:
 
 
 class LoneCall:
-    """One member's model, called directly (through torch.compile when asked)."""
+    """One member's model, called directly (through torch.compile when asked; its whole step
+    replayed as a CUDA graph with ``graph``, see ``training.cuda_graph``)."""
 
-    def __init__(self, member: Member, mode: str | None, amp: bool) -> None:
+    def __init__(self, member: Member, mode: str | None, amp: bool, graph: bool = False) -> None:
         self.member, self.amp = member, amp
         self.run_model = compile_model(member.model, mode)
         self.cuda_graphs = mode in ("reduce-overhead", "max-autotune")  # compile_mode keeps these on CUDA only
+        self.graphed = None
+        if graph:
+            from mila_bench.training.cuda_graph import GraphedStep
+
+            self.graphed = GraphedStep(member.model, member.optimizer, self._loss)
+
+    def _loss(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        with mixed_precision(self.amp):
+            return loss_fn(self.run_model(images), labels)
+
+    def train_step(self, images: list[torch.Tensor], labels: list[torch.Tensor]) -> torch.Tensor:
+        """One step of training: the losses (one), detached."""
+        if self.graphed is not None:
+            return self.graphed(images[0], labels[0]).reshape(1)
+        self.zero_grad()
+        losses = self.losses(images, labels)
+        losses.sum().backward()
+        self.step()
+        return losses.detach()
 
     def train(self, mode: bool) -> None:
         self.run_model.train(mode)
@@ -207,8 +240,7 @@ class LoneCall:
     def losses(self, images: list[torch.Tensor], labels: list[torch.Tensor]) -> torch.Tensor:
         if self.cuda_graphs:  # a new iteration: the graphs may reuse the last step's output memory
             torch.compiler.cudagraph_mark_step_begin()
-        with mixed_precision(self.amp):
-            return loss_fn(self.run_model(images[0]), labels[0]).reshape(1)
+        return self._loss(images[0], labels[0]).reshape(1)
 
     def step(self) -> None:
         self.member.optimizer.step()
@@ -252,6 +284,14 @@ class PackCall:
     def step(self) -> None:
         self.optimizer.step()
 
+    def train_step(self, images: list[torch.Tensor], labels: list[torch.Tensor]) -> torch.Tensor:
+        """One step of training for every member: their losses, detached."""
+        self.zero_grad()
+        losses = self.losses(images, labels)
+        losses.sum().backward()
+        self.step()
+        return losses.detach()
+
     def outputs(self, images: torch.Tensor) -> list[torch.Tensor]:
         return list(self.pack(images, shared_input=True).unbind())
 
@@ -282,6 +322,7 @@ def fit(
     scheduler: EpochScheduler | None = None,
     amp: bool = False,
     compiled: bool | str = False,
+    cuda_graph: bool = False,
     resume: dict | None = None,
     callbacks: Sequence[Callback] = (),
 ) -> list[EpochMetrics]:
@@ -289,7 +330,7 @@ def fit(
     if its loss becomes non-finite. ``callbacks`` get every moment, the member's included."""
     member = Member(model, optimizer, generator, scheduler, list(callbacks), resume)
     fit_members([member], data, epochs=epochs, batch_size=batch_size, eval_batch_size=eval_batch_size,
-                progress=progress, amp=amp, compiled=compiled, callbacks=callbacks)  # fmt: skip
+                progress=progress, amp=amp, compiled=compiled, cuda_graph=cuda_graph, callbacks=callbacks)  # fmt: skip
     if member.diverged is not None:
         raise member.diverged
     return member.history
@@ -305,6 +346,7 @@ def fit_members(
     progress: bool = True,
     amp: bool = False,
     compiled: bool | str = False,
+    cuda_graph: bool = False,
     packed: bool = False,
     callbacks: Sequence[Callback] = (),
 ) -> None:
@@ -316,7 +358,8 @@ def fit_members(
     the member's ``generator``; a member's ``scheduler`` steps after each evaluation. ``amp``
     (CUDA only) runs bf16 autocast (channels_last for a lone model); ``compiled``
     (``trainer.compile``, lone runs only: see :func:`compile_mode`) trains and evaluates through
-    ``torch.compile(model)``.
+    ``torch.compile(model)``; ``cuda_graph`` (``trainer.cuda_graph``, CUDA and lone runs only)
+    replays each full-size step as one CUDA graph (``training.cuda_graph``).
 
     After each epoch each member's callbacks get ``on_checkpoint`` with everything needed to
     continue bit for bit (``records.checkpoints``), the state of every stateful callback
@@ -336,6 +379,7 @@ def fit_members(
     mode = compile_mode(compiled, device)
     if packed and mode is not None:
         raise UsageError("trainer.compile does not apply to packed runs; allowed: trainer.compile=false with packing")
+    check_cuda_graph(cuda_graph, device, mode, packed)
     loop_callbacks = [*callbacks, *(KeepRunState(state) for state in run_state())]
     stateful = [c for c in loop_callbacks if c.state_key is not None]
     for member in members:
@@ -355,7 +399,7 @@ def fit_members(
         if now != active:  # the first epoch, or members diverged or (resumed behind) joined: (re)pack
             if call is not None:
                 call.close()
-            call, active = (PackCall(now, amp) if packed else LoneCall(now[0], mode, amp)), now
+            call, active = (PackCall(now, amp) if packed else LoneCall(now[0], mode, amp, cuda_graph)), now
         call.train(True)
         start = time.perf_counter()
         loss_sums = torch.zeros(len(active), device=device)
@@ -375,11 +419,7 @@ def fit_members(
                         x = x.contiguous(memory_format=torch.channels_last)
                     images.append(x)
                     labels.append(y)
-                call.zero_grad()
-                losses = call.losses(images, labels)
-                losses.sum().backward()
-                call.step()
-                losses = losses.detach()
+                losses = call.train_step(images, labels)
                 loss_sums += losses
                 step_losses[:, step - 1] = losses  # kept on the device; checked once, after the epoch
                 for c in loop_callbacks:
