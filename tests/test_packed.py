@@ -175,3 +175,26 @@ def test_a_model_vmap_cannot_run_is_named_with_the_reason() -> None:
     assert why_not_packable(mlp(0), torch.randn(2, 1, 28, 28)) is None
     reason = why_not_packable(DataDependent(), torch.randn(2, 4))
     assert reason is not None and reason.startswith("torch.func.vmap cannot run it")
+
+
+def deep_mlp(seed: int, beta: float) -> nn.Module:
+    from mila_bench.models.deep_mlp import build_deep_mlp
+
+    torch.manual_seed(seed)
+    return build_deep_mlp(6, 32, lambda: Activation("mila", beta=beta), 784, 10)
+
+
+def resnet20_v2(seed: int, beta: float) -> nn.Module:
+    torch.manual_seed(seed)
+    cfg = {**OmegaConf.to_container(OmegaConf.load(ROOT / "configs" / "model" / "resnet.yaml")), "version": 2}
+    return build_resnet(cfg, lambda: Activation("mila", beta=beta), 3, 10)
+
+
+@pytest.mark.parametrize(("build", "shape"), [(deep_mlp, (1, 28, 28)), (resnet20_v2, (3, 32, 32))], ids=["deep_mlp", "resnet20_v2"])
+def test_the_deep_mlp_and_resnet_v2_pack(build, shape) -> None:
+    lone, members = [build(0, -0.25), build(1, 1.0)], [build(0, -0.25), build(1, 1.0)]
+    pack = PackedModel(members)
+    xs, ys = data(3, 2, shape)
+    alone = train_alone(lone, [torch.optim.Adam(m.parameters(), lr=1e-3) for m in lone], xs, ys, 3)
+    packed = train_packed(pack, PackOptimizer(pack, [torch.optim.Adam(m.parameters(), lr=1e-3) for m in members]), xs, ys, 3)
+    assert packed == pytest.approx(alone, rel=1e-5)
