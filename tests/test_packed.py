@@ -198,3 +198,18 @@ def test_the_deep_mlp_and_resnet_v2_pack(build, shape) -> None:
     alone = train_alone(lone, [torch.optim.Adam(m.parameters(), lr=1e-3) for m in lone], xs, ys, 3)
     packed = train_packed(pack, PackOptimizer(pack, [torch.optim.Adam(m.parameters(), lr=1e-3) for m in members]), xs, ys, 3)
     assert packed == pytest.approx(alone, rel=1e-5)
+
+
+def test_a_learned_beta_gets_each_members_own_gradient() -> None:
+    def learned(seed: int, beta: float) -> nn.Module:
+        torch.manual_seed(seed)
+        return DemoMLP(Activation("mila", learn=("beta",), beta=beta))
+
+    lone, members = [learned(0, -0.25), learned(1, 0.75)], [learned(0, -0.25), learned(1, 0.75)]
+    pack = PackedModel(members)
+    xs, ys = data(4, 2, (1, 28, 28))
+    train_alone(lone, [torch.optim.SGD(m.parameters(), lr=0.5) for m in lone], xs, ys, 4)
+    train_packed(pack, PackOptimizer(pack, [torch.optim.SGD(m.parameters(), lr=0.5) for m in members]), xs, ys, 4)
+    for a, b in zip(lone, members):
+        assert b.activation.params["beta"] == pytest.approx(a.activation.params["beta"], abs=1e-5)
+    assert abs(lone[0].activation.params["beta"] + 0.25) > 1e-3  # β moved: its gradient was not zero

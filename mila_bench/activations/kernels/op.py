@@ -237,8 +237,33 @@ class _EagerMila(torch.autograd.Function):
         if beta_dim is None:
             return _EagerMila.apply(x, beta), x_dim
         x = x.movedim(x_dim, 0) if x_dim is not None else x.expand(info.batch_size, *x.shape)
-        beta = beta.movedim(beta_dim, 0)
-        return torch.stack([_EagerMila.apply(x[i], beta[i]) for i in range(info.batch_size)]), 0
+        return _MilaPerMember.apply(x, beta.movedim(beta_dim, 0).reshape(info.batch_size)), 0
+
+
+class _MilaPerMember(torch.autograd.Function):
+    """Mila with one β per leading index: x [N, ...], β [N] (packed members differing in β, one
+    call for all of them, however many). The formula kernels (``fused_mila._forward`` and
+    ``_backward``, β broadcast), so only x and β are kept for backward."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, beta: Tensor) -> Tensor:
+        ctx.save_for_backward(x, beta)
+        return fused_mila._forward(x, _per_row(beta, x))
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor | None]:
+        x, beta = ctx.saved_tensors
+        want_beta = ctx.needs_input_grad[1]
+        grad_x, grad_beta = fused_mila._backward(x, _per_row(beta, x), grad, want_beta)
+        if grad_beta is not None:
+            grad_beta = grad_beta.reshape(len(beta), -1).sum(dim=1, dtype=torch.float64).to(beta.dtype)
+        return grad_x, grad_beta
+
+
+def _per_row(beta: Tensor, x: Tensor) -> Tensor:
+    """β [N] shaped to broadcast over x [N, ...], in x's compute precision (float32 for half types)."""
+    return beta.reshape(-1, *[1] * (x.dim() - 1)).to(torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype)
 
 
 def mila(x: Tensor, beta: float | Tensor) -> Tensor:
