@@ -182,7 +182,7 @@ def test_list_shows_every_choice_experiments_and_suites_described(tmp_path: Path
         assert line.split(None, 1) == [path.stem, first_comment(path)]
     assert "cifar10_resnet20_v1" in proc.stdout and "cifar10-resnet20-v1" in lines[start]  # both spellings said
     launchers = next(l for l in lines if l.startswith("hydra/launcher: ")).split("  (")[0]
-    assert {"basic", "joblib", "submitit_local", "submitit_slurm", "slurm"} <= set(launchers.split(": ")[1].split(", "))
+    assert {"basic", "joblib", "packed", "submitit_local", "submitit_slurm", "slurm"} <= set(launchers.split(": ")[1].split(", "))
     sweepers = next(l for l in lines if l.startswith("hydra/sweeper: ")).split("  (")[0]
     assert {"basic", "optuna", "beta_search"} <= set(sweepers.split(": ")[1].split(", "))
     suites = lines[lines.index("suite: NAME  WHAT  (mila-bench suite NAME)") + 1 :]

@@ -157,7 +157,7 @@ def test_resumed_search_keeps_completed_runs_and_their_objective(workdir: Path, 
         (["activation=gleu,mila"], "unknown activation 'gleu'; allowed:"),
         (["activation=relu,mila", "activation.beta=0.5"], "unknown config key 'activation.beta'"),
         (["activation.beta=interval(-2,2)"], "interval(...) needs hydra/sweeper=optuna"),
-        (["hydra/launcher=jobli"], "unknown hydra/launcher 'jobli'; allowed: basic, joblib, slurm, submitit_local"),
+        (["hydra/launcher=jobli"], "unknown hydra/launcher 'jobli'; allowed: basic, joblib, packed, slurm, submitit_local"),
     ],
 )
 @pytest.mark.slow

@@ -1,5 +1,5 @@
 """What a run trains, built from its config: model (with its activation), optimizer, schedule,
-seeded random streams: one :class:`~mila_bench.training.engine.Member` per run.
+seeded random streams: one :class:`~mila_bench.training.member.Member` per run.
 
 A lone run and a packed member are built the same way, so a member's initial weights and
 random streams are those of the lone run with the same config and seed.
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from omegaconf import DictConfig
 
     from mila_bench.data.splits import Dataset
-    from mila_bench.training.engine import Member
+    from mila_bench.training.member import Member
 
 
 def build_optimizer(cfg: Mapping, params) -> torch.optim.Optimizer:
@@ -43,7 +43,8 @@ def build_member(cfg: DictConfig, data: Dataset, device: torch.device, seed: int
     the batch order's generator too), on ``device``."""
     from mila_bench import activations
     from mila_bench.models import build_model
-    from mila_bench.training.engine import Member, seed_everything
+    from mila_bench.training.engine import seed_everything
+    from mila_bench.training.member import Member
     from mila_bench.training.schedules import build_scheduler
 
     make_activation = activations.activation_factory(cfg.activation)

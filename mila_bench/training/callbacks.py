@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 class Callback:
     """Every hook does nothing by default; a callback overrides the moments it cares about.
 
-    Loop-wide callbacks see every step; a member's callbacks (``engine.Member``) get that
+    Loop-wide callbacks see every step; a member's callbacks (``training.member.Member``) get that
     member's epoch end, checkpoint and divergence.
     """
 
@@ -39,7 +39,7 @@ class Callback:
         """Everything needed to continue bit for bit after this epoch (``records.checkpoints``)."""
 
     def on_diverged(self, error: Exception) -> None:
-        """The member's training loss became non-finite (``engine.Diverged``); it trains no further."""
+        """The member's training loss became non-finite (``training.member.Diverged``); it trains no further."""
 
     def state_dict(self) -> dict:
         return {}

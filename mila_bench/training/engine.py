@@ -1,5 +1,8 @@
 """One training loop for every model: seeding, device choice, fit and evaluate.
 
+A run's members (``training.member``: one for a lone run, N for a pack) go through the same
+loop; how a step calls their model is ``training.calls``'.
+
 Batches are sliced from tensors already in memory (on the training device), so a step
 costs the model's arithmetic and little else. A step never reads a tensor back to the host
 (on CUDA every such read waits for the GPU to finish): the epoch's loss sum and the losses of
@@ -13,8 +16,6 @@ import math
 import random
 import time
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
-from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -26,19 +27,15 @@ from mila_bench.training.checks import COMPILE_MODES, check_compile  # noqa: F40
 from mila_bench.training.schedules import EpochScheduler
 from mila_bench.data.splits import Dataset, Split
 from mila_bench.training.callbacks import Callback, KeepRunState
+from mila_bench.training.calls import (  # noqa: F401  (loss_fn, compile_*, check_cuda_graph: what callers import from here)
+    LoneCall, PackCall, check_cuda_graph, compile_mode, compile_model, loss_fn, mixed_precision,
+)
 from mila_bench.training.device_check import no_cuda
+from mila_bench.training.member import Diverged, Member
 
 TOP_K = (1, 3, 5)
 #: Keras' backend epsilon: its categorical cross-entropy clips probabilities to [ε, 1 − ε].
 KERAS_EPSILON = 1e-7
-
-
-class Diverged(Exception):
-    """The training loss became NaN or infinite; carries where, and the epochs completed before."""
-
-    def __init__(self, epoch: int, step: int, history: list[EpochMetrics]) -> None:
-        super().__init__(f"non-finite training loss at epoch {epoch}, step {step}")
-        self.epoch, self.step, self.history = epoch, step, history
 
 
 def select_device(name: str) -> torch.device:
@@ -67,57 +64,11 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def loss_fn(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy. For models ending in ``log_softmax`` it equals the original's NLLLoss,
-    since log_softmax of log-probabilities is the identity; so one loss serves every model."""
-    return F.cross_entropy(output, target)
-
-
-def mixed_precision(enabled: bool):
-    """bf16 autocast on CUDA (no loss scaling needed: bf16 has float32's exponent range)."""
-    return torch.autocast("cuda", dtype=torch.bfloat16) if enabled else nullcontext()
-
-
 def keras_cross_entropy(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Summed cross-entropy as Keras computes it from softmax outputs: each probability clipped
     to [ε, 1 − ε] before the log (so one sample costs at most −log ε ≈ 16.1)."""
     log_p = F.log_softmax(output.float(), dim=1).gather(1, target[:, None]).squeeze(1)
     return -log_p.clamp(math.log(KERAS_EPSILON), math.log1p(-KERAS_EPSILON)).sum()
-
-
-def compile_mode(value: object, device: torch.device) -> str | None:
-    """:func:`check_compile` for ``device``: CUDA graphs exist only on CUDA, so elsewhere the
-    CUDA-graph modes become their graph-free equivalents (CPU runs are unaffected by the choice)."""
-    mode = check_compile(value)
-    if mode is not None and device.type != "cuda":
-        mode = {"reduce-overhead": "default", "max-autotune": "max-autotune-no-cudagraphs"}.get(mode, mode)
-    return mode
-
-
-def check_cuda_graph(enabled: bool, device: torch.device, mode: str | None, packed: bool) -> None:
-    """``trainer.cuda_graph=true`` replays a lone run's step on CUDA; anywhere else it is one clear line."""
-    if not enabled:
-        return
-    if device.type != "cuda":
-        raise UsageError(f"trainer.cuda_graph=true replays CUDA graphs, but this run's device is {device.type}; "
-                         "allowed there: trainer.cuda_graph=false")  # fmt: skip
-    if mode is not None or packed:
-        what = f"trainer.compile={mode}" if mode is not None else "a packed run"
-        raise UsageError(f"trainer.cuda_graph=true captures the eager step; {what} does not take it; "
-                         "allowed: trainer.cuda_graph=true with trainer.compile=false, unpacked")  # fmt: skip
-
-
-def compile_model(model: nn.Module, mode: str | None) -> nn.Module:
-    """``model`` through torch.compile in ``mode`` (None: the model itself).
-
-    With CUDA graphs each input shape gets its own recorded graph, so shapes are kept static
-    (a run has a handful: the batch, the last partial batch, the evaluation batches).
-    """
-    if mode is None:
-        return model
-    if mode == "default":
-        return torch.compile(model)
-    return torch.compile(model, mode=mode, dynamic=False)
 
 
 def epoch_totals(loss_sums: torch.Tensor, step_losses: torch.Tensor) -> list[tuple[float, int]]:
@@ -178,135 +129,6 @@ def evaluate(model: nn.Module, split: Split, batch_size: int, amp: bool = False)
     model.eval()
     penalty = getattr(model, "kernel_penalty", lambda: None)()
     return evaluate_outputs(lambda images: [model(images)], [penalty], split, batch_size, amp)[0]
-
-
-@dataclass
-class Member:
-    """One experiment in the loop: what it trains with, its random streams, what it has done.
-
-    A lone run is one member; a pack (``training.packed``) is N, each its own experiment: its
-    own initial weights, optimizer, schedule, shuffle and augmentation streams and history.
-    """
-
-    model: nn.Module
-    optimizer: torch.optim.Optimizer
-    generator: torch.Generator  # orders the training batches (and seeds the augmentation stream)
-    scheduler: EpochScheduler | None = None
-    callbacks: Sequence[Callback] = ()
-    resume: dict | None = None  # a checkpoint to continue from
-    history: list[EpochMetrics] = field(default_factory=list)
-    diverged: Diverged | None = None
-    first_epoch: int = 1
-    augment_generator: torch.Generator | None = None
-
-    def generators(self) -> dict[str, torch.Generator | None]:
-        return {"batches": self.generator, "augment": self.augment_generator}
-
-
-class LoneCall:
-    """One member's model, called directly (through torch.compile when asked; its whole step
-    replayed as a CUDA graph with ``graph``, see ``training.cuda_graph``)."""
-
-    def __init__(self, member: Member, mode: str | None, amp: bool, graph: bool = False) -> None:
-        self.member, self.amp = member, amp
-        self.run_model = compile_model(member.model, mode)
-        self.cuda_graphs = mode in ("reduce-overhead", "max-autotune")  # compile_mode keeps these on CUDA only
-        self.graphed = None
-        if graph:
-            from mila_bench.training.cuda_graph import GraphedStep
-
-            self.graphed = GraphedStep(member.model, member.optimizer, self._loss)
-
-    def _loss(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        with mixed_precision(self.amp):
-            return loss_fn(self.run_model(images), labels)
-
-    def train_step(self, images: list[torch.Tensor], labels: list[torch.Tensor]) -> torch.Tensor:
-        """One step of training: the losses (one), detached."""
-        if self.graphed is not None:
-            return self.graphed(images[0], labels[0]).reshape(1)
-        self.zero_grad()
-        losses = self.losses(images, labels)
-        losses.sum().backward()
-        self.step()
-        return losses.detach()
-
-    def train(self, mode: bool) -> None:
-        self.run_model.train(mode)
-
-    def zero_grad(self) -> None:
-        self.member.optimizer.zero_grad(set_to_none=True)
-
-    def losses(self, images: list[torch.Tensor], labels: list[torch.Tensor]) -> torch.Tensor:
-        if self.cuda_graphs:  # a new iteration: the graphs may reuse the last step's output memory
-            torch.compiler.cudagraph_mark_step_begin()
-        return self._loss(images[0], labels[0]).reshape(1)
-
-    def step(self) -> None:
-        self.member.optimizer.step()
-
-    def outputs(self, images: torch.Tensor) -> list[torch.Tensor]:
-        return [self.run_model(images)]
-
-    def model_state(self, index: int) -> dict:
-        return self.member.model.state_dict()
-
-    def optimizer_state(self, index: int) -> dict:
-        return self.member.optimizer.state_dict()
-
-    def close(self) -> None: ...
-
-
-class PackCall:
-    """N members' models as one batched model (``training.packed``) with one optimizer over their stacks."""
-
-    def __init__(self, members: Sequence[Member], amp: bool) -> None:
-        from mila_bench.training.packed import PackedModel, PackOptimizer
-
-        self.members, self.amp = list(members), amp
-        self.pack = PackedModel([m.model for m in self.members])
-        self.optimizer = PackOptimizer(self.pack, [m.optimizer for m in self.members])
-        self.optimizer.load_member_states([m.optimizer.state_dict() for m in self.members])
-
-    def train(self, mode: bool) -> None:
-        self.pack.train(mode)
-
-    def zero_grad(self) -> None:
-        self.optimizer.zero_grad()
-
-    def losses(self, images: list[torch.Tensor], labels: list[torch.Tensor]) -> torch.Tensor:
-        x, y = torch.stack(images), torch.stack(labels)
-        with mixed_precision(self.amp):
-            out = self.pack(x)
-        n, batch = y.shape
-        return F.cross_entropy(out.flatten(0, 1).float(), y.flatten(), reduction="none").view(n, batch).mean(dim=1)
-
-    def step(self) -> None:
-        self.optimizer.step()
-
-    def train_step(self, images: list[torch.Tensor], labels: list[torch.Tensor]) -> torch.Tensor:
-        """One step of training for every member: their losses, detached."""
-        self.zero_grad()
-        losses = self.losses(images, labels)
-        losses.sum().backward()
-        self.step()
-        return losses.detach()
-
-    def outputs(self, images: torch.Tensor) -> list[torch.Tensor]:
-        return list(self.pack(images, shared_input=True).unbind())
-
-    def model_state(self, index: int) -> dict:
-        """A member's weights as a lone run's state dict: its own contiguous tensors, not views of the stacks."""
-        state = self.members[index].model.state_dict()
-        return {k: v.clone(memory_format=torch.contiguous_format) for k, v in state.items()}
-
-    def optimizer_state(self, index: int) -> dict:
-        return self.optimizer.member_state(index)
-
-    def close(self) -> None:
-        """Hand each member its optimizer state back (its own optimizer holds it while unpacked)."""
-        for i, member in enumerate(self.members):
-            member.optimizer.load_state_dict(self.optimizer.member_state(i))
 
 
 def fit(
