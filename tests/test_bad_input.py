@@ -72,8 +72,9 @@ def cases() -> list:
         rows.append(("cuda without CUDA", [*train, "device=cuda"], "CUDA is not available"))
         rows.append(("cuda graph on cpu", [*train, "trainer.cuda_graph=true"],
                      "trainer.cuda_graph=true replays CUDA graphs, but this run's device is cpu; allowed there: trainer.cuda_graph=false"))
-    rows.append(("cuda graph with compile", [*train, "trainer.cuda_graph=true", "trainer.compile=true"],
-                 "trainer.cuda_graph=true captures the eager step; trainer.compile=True compiles it instead"))
+    rows.append(("cuda graph inside compile's graphs", [*train, "trainer.cuda_graph=true", "trainer.compile=reduce-overhead"],
+                 "trainer.compile=reduce-overhead replays CUDA graphs of its own inside it; allowed with "
+                 "trainer.cuda_graph=true: trainer.compile=false, true, default, max-autotune-no-cudagraphs"))
     return [pytest.param(args, expected, id=name) for name, args, expected in rows]
 
 

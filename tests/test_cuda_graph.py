@@ -51,10 +51,14 @@ def test_undoing_the_warm_up_restores_weights_buffers_and_optimizer_state(resume
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
-def test_a_graphed_step_trains_like_the_eager_step_and_follows_the_learning_rate() -> None:
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager-model", "compiled-model"])
+def test_a_graphed_step_trains_like_the_eager_step_and_follows_the_learning_rate(compiled: bool) -> None:
+    """The captured step equals the eager one, a torch.compile'd model's (trainer.compile=true with
+    trainer.cuda_graph=true: Inductor's kernels inside the captured step) as well."""
     model, optimizer = model_and_optimizer("cuda")
     twin, twin_optimizer = copy.deepcopy((model, optimizer))
-    graphed = GraphedStep(model, optimizer, lambda x, y: F.cross_entropy(model(x), y))
+    run = torch.compile(model) if compiled else model
+    graphed = GraphedStep(model, optimizer, lambda x, y: F.cross_entropy(run(x), y))
     eager = GraphedStep(twin, twin_optimizer, lambda x, y: F.cross_entropy(twin(x), y))
     data = batches(8, "cuda") + batches(1, "cuda", size=7)  # a partial last batch runs eagerly
     ours = [graphed(x, y).item() for x, y in data[:4]]
@@ -64,5 +68,5 @@ def test_a_graphed_step_trains_like_the_eager_step_and_follows_the_learning_rate
             group["lr"] = 1e-4  # a schedule's cut: captured again
     ours += [graphed(x, y).item() for x, y in data[4:]]
     theirs += steps(eager, data[4:])
-    assert ours == pytest.approx(theirs, rel=1e-4)
+    assert ours == pytest.approx(theirs, rel=1e-3 if compiled else 1e-4)
     assert graphed.lrs == [1e-4]

@@ -70,12 +70,18 @@ class Net(nn.Module):
         return self.fc(self.act(self.bn(self.conv(x))).mean(dim=(2, 3)))
 
 
+@pytest.mark.parametrize("impl", ["auto", "eager"])
 @pytest.mark.parametrize("learn_beta", [False, True], ids=["float-beta", "learned-beta"])
-def test_compiled_model_has_no_graph_break_and_eager_gradients(learn_beta: bool) -> None:
+def test_compiled_model_has_no_graph_break_and_eager_gradients(learn_beta: bool, impl: str) -> None:
+    """``auto``: Mila's formula traced for Inductor to fuse; ``eager``: the operator, opaque. Both
+    one graph, both the eager gradients, each recorded as the kernel it is."""
     torch.manual_seed(0)
     model, x = Net(learn_beta), torch.randn(4, 3, 6, 6)
-    explained = torch._dynamo.explain(model)(x)
+    with fused_mila.kernels(impl):
+        explained = torch._dynamo.explain(model)(x)
     assert explained.graph_count == 1 and explained.graph_break_count == 0, explained.break_reasons
+    graph = "\n".join(str(g.graph) for g in explained.graphs)
+    assert ("mila_bench.mila" in graph) is (impl != "auto"), graph  # the operator only where the impl names kernels
 
     def gradients(run) -> dict[str, torch.Tensor]:
         model.zero_grad(set_to_none=True)
@@ -83,8 +89,15 @@ def test_compiled_model_has_no_graph_break_and_eager_gradients(learn_beta: bool)
         return {name: p.grad.clone() for name, p in model.named_parameters()}
 
     torch._dynamo.reset()
-    eager = gradients(model)
-    compiled = gradients(torch.compile(model))
+    with fused_mila.kernels(impl):
+        eager = gradients(model)
+    compiled_model = torch.compile(model)
+    with fused_mila.kernels(impl) as state:
+        compiled = gradients(compiled_model)
+    assert state.used == (["inductor"] if impl == "auto" else ["eager"])
+    with fused_mila.kernels(impl) as later:  # a cached graph, a new run's state: recorded there too
+        gradients(compiled_model)
+    assert later.used == state.used
     assert set(compiled) == set(eager)
     for name in eager:
         assert eager[name].abs().max() > 0, name  # every layer, the ones before Mila included, learns

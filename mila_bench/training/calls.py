@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mila_bench.errors import UsageError
-from mila_bench.training.checks import check_compile
+from mila_bench.training.checks import GRAPH_MODES, check_compile, check_step_graph
 from mila_bench.training.member import Member
 
 
@@ -47,10 +47,10 @@ def check_cuda_graph(enabled: bool, device: torch.device, mode: str | None, pack
     if device.type != "cuda":
         raise UsageError(f"trainer.cuda_graph=true replays CUDA graphs, but this run's device is {device.type}; "
                          "allowed there: trainer.cuda_graph=false")  # fmt: skip
-    if mode is not None or packed:
-        what = f"trainer.compile={mode}" if mode is not None else "a packed run"
-        raise UsageError(f"trainer.cuda_graph=true captures the eager step; {what} does not take it; "
-                         "allowed: trainer.cuda_graph=true with trainer.compile=false, unpacked")  # fmt: skip
+    check_step_graph(enabled, mode)
+    if packed:
+        raise UsageError("trainer.cuda_graph=true captures one model's step; a packed run does not take it; "
+                         "allowed: trainer.cuda_graph=true unpacked")  # fmt: skip
 
 
 def compile_model(model: nn.Module, mode: str | None) -> nn.Module:
@@ -67,13 +67,13 @@ def compile_model(model: nn.Module, mode: str | None) -> nn.Module:
 
 
 class LoneCall:
-    """One member's model, called directly (through torch.compile when asked; its whole step
-    replayed as a CUDA graph with ``graph``, see ``training.cuda_graph``)."""
+    """One member's model, called directly (through torch.compile when asked; its whole step, the
+    compiled model's included, replayed as a CUDA graph with ``graph``, see ``training.cuda_graph``)."""
 
     def __init__(self, member: Member, mode: str | None, amp: bool, graph: bool = False) -> None:
         self.member, self.amp = member, amp
         self.run_model = compile_model(member.model, mode)
-        self.cuda_graphs = mode in ("reduce-overhead", "max-autotune")  # compile_mode keeps these on CUDA only
+        self.cuda_graphs = mode in GRAPH_MODES  # compile_mode keeps these on CUDA only
         self.graphed = None
         if graph:
             from mila_bench.training.cuda_graph import GraphedStep

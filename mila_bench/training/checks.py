@@ -15,6 +15,8 @@ OPTIMIZERS = ("adam", "sgd")
 #: replays the compiled model through CUDA graphs, removing the per-kernel launch cost that
 #: dominates small-batch CUDA training (ResNet-20, batch 32); on CPU it means ``default``.
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+#: The modes that replay CUDA graphs of their own (on CUDA).
+GRAPH_MODES = ("reduce-overhead", "max-autotune")
 
 
 def check_compile(value: object) -> str | None:
@@ -51,7 +53,14 @@ def check_trainer(cfg: Mapping) -> None:
         integer("trainer.threads", cfg["threads"], 1)
     for key in ("progress", "amp", "resume", "deterministic", "cuda_graph"):
         flag(f"trainer.{key}", cfg[key])
-    check_compile(cfg["compile"])
-    if cfg["cuda_graph"] is True and check_compile(cfg["compile"]) is not None:
-        raise UsageError(f"trainer.cuda_graph=true captures the eager step; trainer.compile={cfg['compile']} compiles it "
-                         "instead; allowed: one of the two")  # fmt: skip
+    check_step_graph(cfg["cuda_graph"], check_compile(cfg["compile"]))
+
+
+def check_step_graph(cuda_graph: bool, mode: str | None) -> None:
+    """``trainer.cuda_graph=true`` captures the whole step, a compiled model's included, but not
+    inside a compile mode that captures CUDA graphs of its own (graphs do not nest)."""
+    if cuda_graph is True and mode in GRAPH_MODES:
+        allowed = ", ".join(("false", "true", *(m for m in COMPILE_MODES if m not in GRAPH_MODES)))
+        raise UsageError(f"trainer.cuda_graph=true captures the whole step as one CUDA graph; trainer.compile={mode} "
+                         f"replays CUDA graphs of its own inside it; allowed with trainer.cuda_graph=true: "
+                         f"trainer.compile={allowed}")  # fmt: skip

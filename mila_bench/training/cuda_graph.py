@@ -11,6 +11,11 @@ graphs need before capture run on a copy of the first batch and are then undone 
 buffers and optimizer state put back as they were), and the learning rate, a constant inside
 the graph, is captured again whenever the schedule changes it. A batch of another size (the
 last, partial one) runs eagerly through the same optimizer.
+
+With ``trainer.compile`` in a mode without CUDA graphs of its own (``true``, ``default``,
+``max-autotune-no-cudagraphs``) the model in the step is the compiled one: the warm-up steps
+compile it, and the graph replays Inductor's fused kernels (BatchNorm with the activation, one
+pass over memory), which a graph of the eager model cannot fuse.
 """
 
 from __future__ import annotations

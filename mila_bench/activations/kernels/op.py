@@ -267,10 +267,22 @@ def _per_row(beta: Tensor, x: Tensor) -> Tensor:
 
 
 def mila(x: Tensor, beta: float | Tensor) -> Tensor:
-    """Mila(x; β): under ``torch.compile`` the operator for ``beta``'s kind (a float, or a scalar
-    tensor), which Dynamo does not trace into; eagerly the same kernels through autograd directly."""
+    """Mila(x; β). Eagerly, the run's kernels through autograd directly. Under ``torch.compile``:
+
+    - ``activation.impl=auto``: the formula in plain tensor operations (``fused_mila._forward``),
+      which Inductor fuses with its neighbours (a BatchNorm's normalisation and Mila in one pass
+      over memory, which no opaque kernel allows) and differentiates itself: its partitioner
+      keeps what backward needs or recomputes it. No autograd.Function, so torch 2.11's bug does
+      not apply. Recorded as the ``inductor`` kernel (Dynamo replays the record on every call).
+    - ``eager`` or ``compiled``: the operator for ``beta``'s kind (a float, or a scalar tensor),
+      which Dynamo does not trace into: exactly the kernels those impls name, no graph break.
+    """
     if not torch.compiler.is_compiling():
         return _EagerMila.apply(x, beta if isinstance(beta, Tensor) else float(beta))
+    state = fused_mila.current()
+    if state.impl == "auto":
+        state.ran("inductor")
+        return fused_mila._forward(x, beta)
     if isinstance(beta, Tensor):
         return mila_tensor_beta_op(x, beta)
     return mila_op(x, float(beta))
