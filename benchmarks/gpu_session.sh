@@ -9,12 +9,16 @@
 #     models     benchmarks/model_step.py: timm ResNet-50 and MobileNetV2 steps, Mila/Mish/ReLU,
 #                fp32 and bf16 + channels_last
 #     demo       the demo as a whole process (`time`), plain and with trainer.cuda_graph=true
+#   packs (a few minutes; issue 24's GPU goals)
+#     pack_speed benchmarks/pack_speed.py: the β sweep (105 demo runs) packed, against one run alone
+#                (goal: ≤ 2×), and the ResNet-20 table's 24 runs packed for one epoch (images/s;
+#                goal ≥ 67,000)
 #   check (about 8 min)
 #     gpu_check  benchmarks/gpu_check.py --device cuda: agreement, resume, every throughput
 #                variant, Mila's accuracy; its verdict is the exit code
 #
-# Usage: bash benchmarks/gpu_session.sh [quick|check|all]   (default all; all takes ~11 min, more
-# than one 10-minute device call: run quick and check as two calls there)
+# Usage: bash benchmarks/gpu_session.sh [quick|packs|check|all]   (default all, which takes more
+# than one 10-minute device call: run the parts as separate calls there, quick and check first)
 # On a machine without network access that lacks packages, see ../shared/offline-gpu/README.md
 # (PYTHONPATH to the bundle; pytest and its pure-Python dependencies go in the bundle too).
 set -u
@@ -54,6 +58,15 @@ if [ "$part" = quick ] || [ "$part" = all ]; then
     run demo_again 90 $demo trainer.progress=false  # a second process: caches warm
     run demo_cuda_graph 90 $demo trainer.progress=false trainer.cuda_graph=true
     find "$OUT/demo" -name '*.pt' -delete 2>/dev/null  # checkpoints stay behind: only summaries and metrics come back
+fi
+if [ "$part" = packs ] || [ "$part" = all ]; then
+    run pack_beta 300 $PY benchmarks/pack_speed.py --preset beta --device cuda --only packed --one-run \
+        --json "$OUT/pack_beta.json"
+    cifar=$(mktemp -d)  # CIFAR-10's files, full size, of class-coloured images (no download here)
+    $PY -c "import sys; from pathlib import Path; sys.path.insert(0, 'tests'); from cifar_files import write_cifar10; write_cifar10(Path('$cifar'), 50000, 10000)"
+    run pack_table 300 $PY benchmarks/pack_speed.py --preset table --device cuda --only packed --epochs 1 \
+        --json "$OUT/pack_table.json" "dataset.root=$cifar" dataset.verify=false
+    rm -rf "$cifar"
 fi
 if [ "$part" = check ] || [ "$part" = all ]; then
     run gpu_check 540 $PY benchmarks/gpu_check.py --device cuda --out "$OUT/gpu_check.json"
